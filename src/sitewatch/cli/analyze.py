@@ -1,0 +1,7 @@
+"""PLACEHOLDER: the `analyze` command (being written)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
