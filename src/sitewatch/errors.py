@@ -42,6 +42,18 @@ class SeriesError(InputError):
     """A count series (CSV) that cannot be analysed."""
 
 
+class PlanningError(InputError):
+    """Overpass planning input that cannot be used (malformed or stale TLE, unknown satellite, bad time range)."""
+
+
+class ChangeError(InputError):
+    """A pair of scenes that cannot be compared (no overlap, no common valid pixels, unlike sensors, no alignment)."""
+
+
+class NoValidPixelsError(ImageError):
+    """An image (or the part of it inside an AOI) that is all nodata or cloud: nothing to see."""
+
+
 class ModelError(SitewatchError):
     """A detector model that is missing, corrupt or incompatible."""
 
@@ -50,5 +62,13 @@ class StoreError(SitewatchError):
     """The store cannot be opened, migrated or written."""
 
 
+class ClusterError(SitewatchError):
+    """A Dask cluster that cannot be started or reached (scheduler down, bad address)."""
+
+
 class NotFoundError(SitewatchError):
     """A requested object (site, scene, alert) is not in the store."""
+
+
+class ExportError(SitewatchError):
+    """An export (e.g. a PDF by headless Chromium) that the tools at hand cannot produce."""

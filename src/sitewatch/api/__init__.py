@@ -1,0 +1,1 @@
+"""REST API server (FastAPI): :func:`sitewatch.api.app.create_app` builds it."""

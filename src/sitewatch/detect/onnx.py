@@ -1,0 +1,104 @@
+"""The trained detector, run with onnxruntime (no torch).
+
+A model is ``<name>.onnx`` plus ``<name>.json`` metadata (classes, working GSD, tile size,
+score threshold) written by :mod:`sitewatch.detect.train.export`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sitewatch.detect.boxes import decode_centernet
+from sitewatch.errors import ModelError
+from sitewatch.model import CLASSES, PixelBox
+
+#: Tile sides must be multiples of this (backbone stride 16, heads aligned at 32).
+SIZE_MULTIPLE = 32
+
+
+@dataclass
+class OnnxDetector:
+    """A CenterNet-lite ONNX model with its metadata; satisfies :class:`~sitewatch.detect.base.Detector`."""
+
+    name: str
+    classes: tuple[str, ...]
+    gsd: float
+    tile_size: int
+    score_threshold: float
+    stride: int
+    #: Source GSDs (m/px) the model was trained to handle.
+    gsd_range: tuple[float, float]
+    #: Classes learnt only from simulator data (not validated on real imagery).
+    synthetic_only_classes: tuple[str, ...]
+    path: Path
+    metadata: dict[str, Any] = field(repr=False)
+    session: Any = field(repr=False)
+
+    @classmethod
+    def load(
+        cls, path: str | Path, *, score_threshold: float | None = None, threads: int | None = None
+    ) -> OnnxDetector:
+        """Load ``path`` (.onnx) and the ``.json`` metadata beside it."""
+        import onnxruntime as ort
+
+        path = Path(path)
+        meta_path = path.with_suffix(".json")
+        if not path.is_file():
+            raise ModelError("model file not found", path=path, fix="give a .onnx file or use --model simple")
+        try:
+            meta = json.loads(meta_path.read_text())
+            classes = tuple(meta["classes"])
+            gsd = float(meta["gsd"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(
+                f"missing or invalid model metadata {meta_path.name} ({exc})",
+                path=meta_path,
+                fix="export the model with `sitewatch train`, which writes the .json beside the .onnx",
+            ) from exc
+        unknown = [c for c in classes if c not in CLASSES]
+        if unknown:
+            raise ModelError(f"model outputs unknown classes {unknown}", path=meta_path, fix="re-export the model")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"cannot load ONNX model ({exc})", path=path, fix="re-export or re-download it") from exc
+        return cls(
+            name=f"{meta['name']}@{meta.get('version', '0')}",
+            classes=classes,
+            gsd=gsd,
+            tile_size=int(meta.get("tile_size", 512)),
+            score_threshold=float(score_threshold if score_threshold is not None else meta.get("score_threshold", 0.3)),
+            stride=int(meta.get("stride", 4)),
+            gsd_range=tuple(meta.get("gsd_range", (gsd, gsd))),  # type: ignore[arg-type]
+            synthetic_only_classes=tuple(meta.get("synthetic_only_classes", ())),
+            path=path,
+            metadata=meta,
+            session=session,
+        )
+
+    def detect_batch(self, tiles: Sequence[np.ndarray]) -> list[list[PixelBox]]:
+        """Boxes per tile (tile pixel coordinates); tiles are padded to multiples of 32."""
+        batch = tiles if isinstance(tiles, np.ndarray) else np.stack(tiles)
+        if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != np.uint8:
+            raise ValueError(f"tiles must be uint8 (N, H, W, 3), got {batch.dtype} {batch.shape}")
+        h, w = batch.shape[1:3]
+        ph, pw = -h % SIZE_MULTIPLE, -w % SIZE_MULTIPLE
+        if ph or pw:
+            batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)))
+        peaks, reg = self.session.run(None, {"images": np.ascontiguousarray(batch)})
+        out = []
+        for p, r in zip(peaks, reg, strict=True):
+            found = decode_centernet(p, r, stride=self.stride, threshold=self.score_threshold)
+            out.append(found.to_pixel_boxes(self.classes))
+        return out

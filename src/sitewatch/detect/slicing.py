@@ -1,0 +1,471 @@
+"""Sliced inference over scenes of any size.
+
+The scene (or the part inside an AOI) is cut into overlapping tiles laid out at the
+detector's GSD; each tile is a windowed read resampled to that GSD, so a 50k x 50k COG
+never sits in memory. A reader thread fetches the next batch while the model runs on the
+current one. De-duplication at seams: every tile owns a core (its share of the overlap,
+split down the middle), a box is kept only by the tile whose core holds its centre, and
+a class-aware NMS then removes what straddles a core boundary. Boxes whose centre is on
+nodata, cloud or outside the AOI are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
+from shapely.geometry import box as shapely_box
+from shapely.geometry.base import BaseGeometry
+
+from sitewatch.detect.base import Detector
+from sitewatch.detect.boxes import Boxes, nms
+from sitewatch.errors import ImageError, NoValidPixelsError
+from sitewatch.imagery.ingest import MASK_SUFFIX
+from sitewatch.imagery.metadata import ground_sample_distance, sidecar_path
+from sitewatch.imagery.raster import (
+    STRETCH_PERCENTILES,
+    CrsLike,
+    geometry_to_pixels,
+    open_raster,
+    pixel_to_lonlat,
+    read_rgb,
+    window_for_geometry,
+)
+from sitewatch.model import Detection, PixelBox
+
+#: Overlap between neighbouring tiles, in pixels at the detector GSD (25 m at 0.4 m): an
+#: owned centre is at least half of it from the tile edge, so vehicles up to ~25 m are whole.
+DEFAULT_OVERLAP = 64
+#: Tiles per model call.
+DEFAULT_BATCH = 4
+#: Margin (model px) added to each tile's core before the seam NMS.
+CORE_MARGIN = 2.0
+#: IoU above which two same-class boxes from neighbouring tiles are one object.
+SEAM_IOU = 0.5
+#: GDAL block cache while slicing (MB): blocks are read about once, so more buys nothing.
+READ_CACHE_MB = 128
+#: How much coarser than the coarsest training GSD a scene may be before we refuse it.
+GSD_TOLERANCE = 1.5
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: its source window (clipped to the image), the pixels it fills in the
+    model-GSD tile array, and the core it owns (source pixels, half-open)."""
+
+    col: int
+    row: int
+    width: int
+    height: int
+    out_width: int
+    out_height: int
+    core: tuple[float, float, float, float]
+
+    @property
+    def bounds(self) -> tuple[int, int, int, int]:
+        return self.col, self.row, self.col + self.width, self.row + self.height
+
+
+def _axis(start: float, length: float, tile: float, step: float) -> list[tuple[float, float, float]]:
+    """(origin, core start, core end) of each tile along one axis, in source pixels."""
+    if length <= tile:
+        return [(start, -math.inf, math.inf)]
+    n = math.ceil((length - tile) / step) + 1
+    origins = [start + i * step for i in range(n - 1)] + [start + length - tile]
+    # A core boundary is the middle of the overlap between two neighbours.
+    cuts = [(origins[i + 1] + origins[i] + tile) / 2 for i in range(n - 1)]
+    return list(zip(origins, [-math.inf, *cuts], [*cuts, math.inf], strict=True))
+
+
+def plan_tiles(
+    region: Window, image_size: tuple[int, int], scale: float, tile_shape: tuple[int, int], overlap: int
+) -> list[Tile]:
+    """Tiles covering ``region`` (source pixels) for a detector ``scale`` source px per model px.
+
+    ``tile_shape`` is (height, width) in model pixels and ``overlap`` in model pixels.
+    """
+    width, height = image_size
+    th, tw = tile_shape
+    xs = _axis(region.col_off, region.width, tw * scale, (tw - overlap) * scale)
+    ys = _axis(region.row_off, region.height, th * scale, (th - overlap) * scale)
+    tiles = []
+    for oy, cy0, cy1 in ys:
+        for ox, cx0, cx1 in xs:
+            c0, r0 = max(round(ox), 0), max(round(oy), 0)
+            c1, r1 = min(round(ox + tw * scale), width), min(round(oy + th * scale), height)
+            if c1 <= c0 or r1 <= r0:
+                continue
+            out_w, out_h = min(tw, max(1, round((c1 - c0) / scale))), min(th, max(1, round((r1 - r0) / scale)))
+            tiles.append(Tile(c0, r0, c1 - c0, r1 - r0, out_w, out_h, (cx0, cy0, cx1, cy1)))
+    return tiles
+
+
+def tile_shape_for(region: Window, scale: float, tile_size: int) -> tuple[int, int]:
+    """Tile (height, width) in model px: ``tile_size``, or less for a small region (multiple of 32)."""
+
+    def side(n: float) -> int:
+        return min(tile_size, max(32, math.ceil(n / scale / 32) * 32))
+
+    return side(region.height), side(region.width)
+
+
+def check_gsd(gsd: float, detector: Detector, path: str | Path) -> None:
+    """Refuse imagery too coarse for the detector (vehicles would be a pixel or two)."""
+    coarsest = max(getattr(detector, "gsd_range", (detector.gsd, detector.gsd)))
+    if not (gsd > 0 and math.isfinite(gsd)):
+        raise ImageError(f"invalid GSD {gsd}", path=path, fix="give the image's metres per pixel (--gsd)")
+    if gsd > coarsest * GSD_TOLERANCE:
+        raise ImageError(
+            f"GSD {gsd:.2f} m/px is far coarser than the detector handles (trained up to {coarsest:.2f} m/px); "
+            "vehicles are not resolvable",
+            path=path,
+            fix="use imagery of 0.3-0.8 m/px, or pass the right --gsd if the metadata is wrong",
+        )
+
+
+def choose_bands(ds: DatasetReader, bands: Sequence[int] | None, path: str | Path) -> tuple[int, ...]:
+    """RGB band indices (1-based): given, from the colour interpretation, 1-2-3, or grey."""
+    if bands is not None:
+        bands = tuple(bands)
+        if len(bands) not in (1, 3) or any(b < 1 or b > ds.count for b in bands):
+            raise ImageError(
+                f"bands {bands} do not fit a {ds.count}-band image",
+                path=path,
+                fix=f"give 3 band numbers (R,G,B) between 1 and {ds.count}, or one for grey",
+            )
+        return bands
+    interp = list(ds.colorinterp)
+    rgb = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
+    if all(c in interp for c in rgb):
+        return tuple(interp.index(c) + 1 for c in rgb)
+    if ds.count >= 3:
+        return (1, 2, 3)
+    if ds.count == 1:
+        return (1,)
+    raise ImageError(
+        f"{ds.count} bands and no colour interpretation: cannot tell which are red, green and blue",
+        path=path,
+        fix="pass --bands R,G,B (band numbers), or give an RGB or single-band image",
+    )
+
+
+def find_cloud_mask(path: str | Path) -> Path | None:
+    """The scene's cloud mask: the sidecar's ``cloud_mask`` or ``<stem>.cloud.tif`` beside it."""
+    path = Path(path)
+    sidecar = sidecar_path(path)
+    if sidecar.is_file():
+        try:
+            name = json.loads(sidecar.read_text()).get("cloud_mask")
+        except (OSError, ValueError):
+            name = None
+        if name and (path.parent / name).is_file():
+            return path.parent / name
+    default = path.with_name(f"{path.stem}{MASK_SUFFIX}.tif")
+    return default if default.is_file() else None
+
+
+class TileReader:
+    """Reads tiles as uint8 RGB + valid mask at the model GSD (cloud mask applied).
+
+    Non-8-bit data is stretched with one scene-wide range (not per tile), so contrast does
+    not jump at seams.
+    """
+
+    def __init__(self, ds: DatasetReader, bands: tuple[int, ...], cloud: DatasetReader | None, region: Window):
+        self.ds, self.bands, self.cloud = ds, bands, cloud
+        self.stretch = None if ds.dtypes[0] == "uint8" else _scene_range(ds, bands, region)
+        # No nodata, no mask, no alpha: every pixel is valid and the mask read can be skipped.
+        self.all_valid = all(MaskFlags.all_valid in flags for flags in ds.mask_flag_enums)
+
+    def read(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+        window = Window(tile.col, tile.row, tile.width, tile.height)
+        shape = (tile.out_height, tile.out_width)
+        if self.stretch is not None:
+            rgb, valid = self._read_scaled(window, shape)
+        elif self.all_valid:
+            data = self.ds.read(list(self.bands), window=window)
+            rgb = _resize(np.ascontiguousarray(np.moveaxis(np.broadcast_to(data, (3, *data.shape[1:])), 0, -1)), shape)
+            valid = np.ones(shape, dtype=bool)
+        else:
+            rgb, valid = read_rgb(self.ds, window, bands=self.bands)
+            rgb, valid = _resize(rgb, shape), _resize(valid.view(np.uint8), shape, nearest=True).view(bool)
+        if self.cloud is not None:
+            cloud = self.cloud.read(1, window=window, out_shape=shape, resampling=Resampling.nearest)
+            valid &= cloud == 0
+        return rgb, valid
+
+    def _read_scaled(self, window: Window, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        assert self.stretch is not None
+        lo, hi = self.stretch
+        shrinking = shape[0] < window.height or shape[1] < window.width
+        data = self.ds.read(
+            list(self.bands),
+            window=window,
+            out_shape=(len(self.bands), *shape),
+            resampling=Resampling.average if shrinking else Resampling.bilinear,
+        ).astype(np.float32)
+        valid = self.ds.dataset_mask(window=window, out_shape=shape, resampling=Resampling.nearest) > 0
+        valid &= np.isfinite(data).all(axis=0)
+        scaled = np.clip((np.nan_to_num(data, nan=lo) - lo) * (255.0 / max(hi - lo, 1e-9)), 0, 255).astype(np.uint8)
+        if len(self.bands) == 1:
+            scaled = np.repeat(scaled, 3, axis=0)
+        return np.ascontiguousarray(np.moveaxis(scaled, 0, -1)), valid
+
+
+def _resize(image: np.ndarray, shape: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """``image`` resampled to ``shape`` (rows, cols): area-average when shrinking (OpenCV is
+    several times faster than GDAL's average for non-integer factors)."""
+    if image.shape[:2] == shape:
+        return image
+    shrinking = shape[0] < image.shape[0]
+    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=interp)
+
+
+def _scene_range(ds: DatasetReader, bands: tuple[int, ...], region: Window) -> tuple[float, float]:
+    # A decimated read (overviews when present) is enough for robust percentiles.
+    f = max(1.0, max(region.width, region.height) / 1024)
+    shape = (max(1, int(region.height / f)), max(1, int(region.width / f)))
+    data = ds.read(list(bands), window=region, out_shape=(len(bands), *shape), resampling=Resampling.nearest)
+    valid = ds.dataset_mask(window=region, out_shape=shape, resampling=Resampling.nearest) > 0
+    values = data[:, valid].astype(np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, STRETCH_PERCENTILES)
+    return float(lo), float(hi)
+
+
+def _batches(tiles: Sequence[Tile], size: int) -> Iterator[Sequence[Tile]]:
+    for i in range(0, len(tiles), size):
+        yield tiles[i : i + size]
+
+
+def read_batch(
+    reader: TileReader, tiles: Sequence[Tile], shape: tuple[int, int]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Tiles as one uint8 (N, H, W, 3) array (zero-padded, invalid pixels black) and their valid masks."""
+    arr = np.zeros((len(tiles), *shape, 3), dtype=np.uint8)
+    valids = []
+    for k, t in enumerate(tiles):
+        rgb, valid = reader.read(t)
+        if not valid.all():
+            rgb[~valid] = 0  # nodata and cloud look the same to the model: black, as in training padding
+        arr[k, : t.out_height, : t.out_width] = rgb
+        valids.append(valid)
+    return arr, valids
+
+
+def run_tiles(
+    reader: TileReader,
+    tiles: Sequence[Tile],
+    shape: tuple[int, int],
+    detector: Detector,
+    *,
+    aoi_pixels: BaseGeometry | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    on_progress: ProgressFn | None = None,
+) -> tuple[Boxes, int]:
+    """Detect over ``tiles``; boxes in source pixels (owned, valid, in AOI, NMS'd) and valid tiles."""
+    classes = list(detector.classes)
+    kept: list[Boxes] = []
+    valid_tiles = 0
+    batches = list(_batches(tiles, batch_size))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitewatch-read") as pool:
+        pending = pool.submit(read_batch, reader, batches[0], shape) if batches else None
+        for k, batch in enumerate(batches):
+            assert pending is not None
+            arr, valids = pending.result()
+            if k + 1 < len(batches):
+                pending = pool.submit(read_batch, reader, batches[k + 1], shape)  # read ahead
+            live = [i for i, v in enumerate(valids) if v.any()]
+            valid_tiles += len(live)
+            results = detector.detect_batch(list(arr[live])) if live else []
+            for i, found in zip(live, results, strict=True):
+                kept.append(_own(batch[i], valids[i], found, classes))
+            if on_progress:
+                on_progress(min((k + 1) * batch_size, len(tiles)), len(tiles), "tiles")
+    boxes = Boxes.concat(kept)
+    if aoi_pixels is not None and len(boxes):
+        cx, cy = (boxes.boxes[:, 0] + boxes.boxes[:, 2]) / 2, (boxes.boxes[:, 1] + boxes.boxes[:, 3]) / 2
+        boxes = boxes.take(shapely.contains_xy(aoi_pixels, cx, cy))
+    return nms(boxes, SEAM_IOU), valid_tiles
+
+
+def _own(tile: Tile, valid: np.ndarray, found: list[PixelBox], classes: list[str]) -> Boxes:
+    """Tile boxes in source pixels, kept when the centre is in the tile's core and on valid pixels."""
+    if not found:
+        return Boxes.empty()
+    b = Boxes(
+        np.array([[p.x0, p.y0, p.x1, p.y1] for p in found], dtype=np.float32),
+        np.array([p.score for p in found], dtype=np.float32),
+        np.array([classes.index(p.cls) for p in found], dtype=np.int64),
+    )
+    tx, ty = (b.boxes[:, 0] + b.boxes[:, 2]) / 2, (b.boxes[:, 1] + b.boxes[:, 3]) / 2
+    ix = np.clip(tx.astype(np.int64), 0, valid.shape[1] - 1)
+    iy = np.clip(ty.astype(np.int64), 0, valid.shape[0] - 1)
+    inside = (tx < tile.out_width) & (ty < tile.out_height) & valid[iy, ix]
+    sx, sy = tile.width / tile.out_width, tile.height / tile.out_height
+    b = Boxes(
+        b.boxes * np.array([sx, sy, sx, sy], dtype=np.float32)
+        + np.array([tile.col, tile.row, tile.col, tile.row], dtype=np.float32),
+        b.scores,
+        b.labels,
+    )
+    cx, cy = (b.boxes[:, 0] + b.boxes[:, 2]) / 2, (b.boxes[:, 1] + b.boxes[:, 3]) / 2
+    # Neighbouring tiles resample on slightly different grids, so one object's centre can
+    # move by a pixel between them: a small margin keeps it from falling between two
+    # cores, and the NMS that follows removes the resulting duplicate.
+    m = CORE_MARGIN * sx
+    x0, y0, x1, y1 = tile.core
+    return b.take(inside & (cx >= x0 - m) & (cx < x1 + m) & (cy >= y0 - m) & (cy < y1 + m))
+
+
+def detect_pixels(
+    ds: DatasetReader,
+    detector: Detector,
+    *,
+    gsd: float,
+    region: Window | None = None,
+    aoi_pixels: BaseGeometry | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    bands: Sequence[int] | None = None,
+    cloud_mask: str | Path | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    on_progress: ProgressFn | None = None,
+) -> Boxes:
+    """Detect over an open raster; boxes in its pixel grid.
+
+    Raises :class:`NoValidPixelsError` when the region is all nodata or cloud (an empty
+    result would read as "no vehicles") and :class:`ImageError` for an unusable GSD or bands.
+    """
+    path = ds.name
+    check_gsd(gsd, detector, path)
+    band_ids = choose_bands(ds, bands, path)
+    region = region or Window(0, 0, ds.width, ds.height)
+    scale = detector.gsd / gsd
+    size = tile_size or detector.tile_size
+    shape = tile_shape_for(region, scale, size)
+    ov = DEFAULT_OVERLAP if overlap is None else overlap
+    if not 0 <= ov < min(shape) // 2 + 1:
+        raise ImageError(f"overlap {ov} px does not fit {shape[1]} px tiles", path=path, fix="use a smaller --overlap")
+    tiles = plan_tiles(region, (ds.width, ds.height), scale, shape, min(ov, min(shape) // 2))
+    if aoi_pixels is not None:
+        tiles = [t for t in tiles if aoi_pixels.intersects(shapely_box(*t.bounds))]
+    cloud = open_raster(cloud_mask, require_georef=False) if cloud_mask else None
+    try:
+        # Each block is read about once, so a big GDAL cache only inflates memory.
+        with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_MB):
+            reader = TileReader(ds, band_ids, cloud, region)
+            boxes, valid_tiles = run_tiles(
+                reader, tiles, shape, detector, aoi_pixels=aoi_pixels, batch_size=batch_size, on_progress=on_progress
+            )
+    finally:
+        if cloud is not None:
+            cloud.close()
+    if tiles and valid_tiles == 0:
+        where = "inside the AOI" if aoi_pixels is not None else "in the image"
+        raise NoValidPixelsError(
+            f"no valid pixels {where} (all nodata or cloud)", path=path, fix="nothing to detect; check the scene"
+        )
+    return boxes
+
+
+def detect_raster(
+    path: str | Path,
+    detector: Detector,
+    *,
+    aoi: BaseGeometry | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    bands: Sequence[int] | None = None,
+    scene_id: str | None = None,
+    gsd: float | None = None,
+    cloud_mask: str | Path | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    on_progress: ProgressFn | None = None,
+) -> list[Detection]:
+    """Georeferenced detections in a GeoTIFF/COG, only inside ``aoi`` (EPSG:4326) if given.
+
+    ``gsd`` overrides the raster's own; the cloud mask defaults to the sidecar's (see
+    :func:`find_cloud_mask`). Boxes are in the scene's pixel grid, geometries in EPSG:4326.
+    """
+    path = Path(path)
+    cloud_mask = cloud_mask if cloud_mask is not None else find_cloud_mask(path)
+    with open_raster(path) as ds:
+        gsd = gsd or ground_sample_distance(ds)
+        region, aoi_pixels = None, None
+        if aoi is not None:
+            region = window_for_geometry(ds, aoi, pad_px=int(DEFAULT_OVERLAP * detector.gsd / gsd))
+            if region is None:
+                return []  # the AOI is outside this scene: nothing to look at, not an error
+            aoi_pixels = geometry_to_pixels(ds, None, aoi)
+        boxes = detect_pixels(
+            ds,
+            detector,
+            gsd=gsd,
+            region=region,
+            aoi_pixels=aoi_pixels,
+            tile_size=tile_size,
+            overlap=overlap,
+            bands=bands,
+            cloud_mask=cloud_mask,
+            batch_size=batch_size,
+            on_progress=on_progress,
+        )
+        transform, crs = ds.transform, ds.crs
+    sid = scene_id or path.stem
+    classes = detector.classes
+    return [
+        Detection(
+            sid, classes[int(c)], float(s), (float(b[0]), float(b[1]), float(b[2]), float(b[3])), g, detector.name
+        )
+        for b, s, c, g in zip(*boxes, box_polygons(boxes.boxes, transform, crs), strict=True)
+    ]
+
+
+def box_polygons(boxes: np.ndarray, transform: Affine, crs: CrsLike) -> np.ndarray:
+    """Pixel boxes (N, 4) as ground quadrilaterals in EPSG:4326, in one vectorised transform."""
+    if len(boxes) == 0:
+        return np.empty(0, dtype=object)
+    x0, y0, x1, y1 = boxes.T.astype(np.float64)
+    cols = np.stack([x0, x1, x1, x0], axis=1)
+    rows = np.stack([y0, y0, y1, y1], axis=1)
+    lons, lats = pixel_to_lonlat(transform, crs, cols.ravel(), rows.ravel())
+    return shapely.polygons(np.stack([lons, lats], axis=1).reshape(-1, 4, 2))
+
+
+def detect_image(
+    path: str | Path,
+    detector: Detector,
+    *,
+    gsd: float | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    bands: Sequence[int] | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> list[PixelBox]:
+    """Pixel boxes in any image GDAL reads (PNG/JPG too); ``gsd`` defaults to the raster's,
+    else the detector's own (the caller should warn that it was assumed)."""
+    with open_raster(path, require_georef=False) as ds:
+        georeferenced = ds.crs is not None and not ds.transform.is_identity
+        gsd = gsd or (ground_sample_distance(ds) if georeferenced else detector.gsd)
+        boxes = detect_pixels(
+            ds, detector, gsd=gsd, tile_size=tile_size, overlap=overlap, bands=bands, batch_size=batch_size
+        )
+    return boxes.to_pixel_boxes(detector.classes)

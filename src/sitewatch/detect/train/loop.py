@@ -1,0 +1,313 @@
+"""The training loop (torch): sampling, optimisation, validation, checkpoints, export.
+
+Reproducible from the config's seed when it is bounded by ``steps`` (a ``minutes``
+budget makes the step count depend on machine load; the log records both).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from sitewatch.detect.boxes import Boxes, decode_centernet
+from sitewatch.detect.evaluate import coco_metrics, count_mae, to_results
+from sitewatch.detect.train.config import SourceConfig, TrainConfig
+from sitewatch.detect.train.data import (
+    STRIDE,
+    LabelledImage,
+    class_counts,
+    encode_targets,
+    load_coco,
+    sample_crop,
+    sampling_weights,
+)
+from sitewatch.detect.train.export import export_model
+from sitewatch.detect.train.net import (
+    CenterNetLite,
+    ExportWrapper,
+    count_parameters,
+    focal_loss,
+    normalise,
+    regression_loss,
+)
+from sitewatch.errors import InputError
+from sitewatch.model import CLASSES
+
+log = logging.getLogger(__name__)
+
+#: Source GSDs the validation is run at besides native resolution (m/px).
+VAL_GSDS: tuple[float, ...] = (0.5,)
+
+
+def load_sources(sources: Sequence[SourceConfig]) -> tuple[list[LabelledImage], list[float]]:
+    images: list[LabelledImage] = []
+    weights: list[float] = []
+    for src in sources:
+        part = load_coco(src) if src.kind == "coco" else load_simulator(src)
+        images += part
+        weights += [src.weight] * len(part)
+    return images, weights
+
+
+def load_simulator(src: SourceConfig) -> list[LabelledImage]:
+    """SIMULATED tiles from :func:`sitewatch.simulate.training.generate_training_set`.
+
+    ``options`` are passed to it (``out_dir`` is where the tiles go); tiles already
+    generated with the same options are reused.
+    """
+    try:
+        from sitewatch.simulate.training import generate_training_set
+    except ImportError as exc:
+        raise InputError(
+            "the simulator training-set generator is not available",
+            fix="remove the 'simulator' source from the config",
+        ) from exc
+    options = dict(src.options)
+    out = Path(options.pop("out_dir", "simulated"))
+    split = options.get("split", "train")
+    stamp = out / f"{split}.options.json"
+    ann = out / f"{split}.json"
+    if not (ann.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == options):
+        ann = generate_training_set(out, **options)
+        stamp.write_text(json.dumps(options))
+    return load_coco(replace(src, kind="coco", annotations=ann, images=out / split, synthetic=True))
+
+
+def make_batch(
+    images: Sequence[LabelledImage],
+    probs: np.ndarray,
+    rng: np.random.Generator,
+    cfg: TrainConfig,
+    class_index: Sequence[int],
+) -> tuple[torch.Tensor, ...]:
+    tiles, heats, regs, masks = [], [], [], []
+    for i in rng.choice(len(images), size=cfg.batch, p=probs):
+        tile, boxes, labels = sample_crop(images[i], rng, crop=cfg.crop, model_gsd=cfg.gsd, aug=cfg.augment)
+        heat, reg, mask = encode_targets(boxes, labels, class_index, cfg.crop)
+        tiles.append(tile)
+        heats.append(heat)
+        regs.append(reg)
+        masks.append(mask)
+    return tuple(torch.from_numpy(np.stack(a)) for a in (tiles, heats, regs, masks))
+
+
+def resample_for_eval(im: LabelledImage, model_gsd: float, source_gsd: float | None) -> tuple[np.ndarray, float]:
+    """The image as the slicer would see it: optionally degraded to ``source_gsd``, then at the model GSD.
+
+    Returns the image and the factor from its pixels back to the original image's pixels.
+    """
+    img, gsd = im.image, im.gsd
+    if source_gsd is not None and source_gsd > gsd:
+        f = gsd / source_gsd
+        img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        gsd = source_gsd
+    f = gsd / model_gsd
+    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
+    out = cv2.resize(img, None, fx=f, fy=f, interpolation=interp)
+    return out, im.image.shape[1] / out.shape[1]
+
+
+def _gt_coco(images: Sequence[LabelledImage], classes: Sequence[str]) -> dict[str, Any]:
+    anns: list[dict[str, Any]] = []
+    for i, im in enumerate(images):
+        for b, c in zip(im.boxes, im.labels, strict=True):
+            name = CLASSES[int(c)]
+            if name not in classes:
+                continue
+            w, h = float(b[2] - b[0]), float(b[3] - b[1])
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": classes.index(name) + 1,
+                    "bbox": [float(b[0]), float(b[1]), w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
+    return {
+        "images": [{"id": i, "width": im.image.shape[1], "height": im.image.shape[0]} for i, im in enumerate(images)],
+        "categories": [{"id": k + 1, "name": n} for k, n in enumerate(classes)],
+        "annotations": anns,
+    }
+
+
+@torch.no_grad()
+def predict(wrapper: ExportWrapper, image: np.ndarray, threshold: float) -> Boxes:
+    h, w = image.shape[:2]
+    ph, pw = -h % 32, -w % 32  # the backbone needs multiples of 16; 32 keeps the heads aligned
+    padded = np.pad(image, ((0, ph), (0, pw), (0, 0)))
+    peaks, reg = wrapper(torch.from_numpy(padded[None]))
+    return decode_centernet(peaks[0].numpy(), reg[0].numpy(), stride=STRIDE, threshold=threshold)
+
+
+def validate(
+    wrapper: ExportWrapper,
+    images: Sequence[LabelledImage],
+    classes: Sequence[str],
+    real: Sequence[str],
+    model_gsd: float,
+    source_gsd: float | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """COCO metrics over the real classes, plus the ground truth and raw results used."""
+    wrapper.eval()
+    results: list[dict[str, Any]] = []
+    for i, im in enumerate(images):
+        tile, back = resample_for_eval(im, model_gsd, source_gsd)
+        found = predict(wrapper, tile, threshold=0.03).shifted(0, 0, back)
+        results += to_results(i, found, category_of=lambda c: c + 1)
+    gt = _gt_coco(images, classes)
+    return coco_metrics(gt, results, count_threshold=0.3, classes=real), gt, results
+
+
+def pick_count_threshold(gt: dict[str, Any], results: list[dict[str, Any]], cat_ids: Sequence[int]) -> float:
+    """The score threshold that minimises the per-image count error on validation data."""
+    grid = np.round(np.arange(0.15, 0.71, 0.05), 2)
+    errors = [count_mae(gt, results, float(t), cat_ids) for t in grid]
+    return float(grid[int(np.argmin(errors))])
+
+
+def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None) -> Path:
+    """Train, validate, checkpoint and export; returns the path of the exported ONNX file."""
+    say = on_log or log.info
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_images, src_weights = load_sources(cfg.train)
+    val_all, _ = load_sources(cfg.val) if cfg.val else ([], [])
+    # Model selection uses real imagery only; simulated val tiles are reported apart.
+    val_images = [im for im in val_all if not im.synthetic]
+    val_simulated = [im for im in val_all if im.synthetic]
+    counts = class_counts(train_images)
+    present = {CLASSES[c] for c in counts}
+    classes = cfg.classes or tuple(c for c in CLASSES if c in present)
+    real_counts = class_counts([im for im in train_images if not im.synthetic])
+    real = tuple(c for c in classes if CLASSES.index(c) in real_counts)
+    synthetic_only = tuple(c for c in classes if c not in real and CLASSES.index(c) in counts)
+    class_index = [CLASSES.index(c) for c in classes]
+    probs = sampling_weights(train_images, src_weights, cfg.crop * cfg.gsd)
+    summary = ", ".join(f"{CLASSES[k]}: {v}" for k, v in sorted(counts.items()))
+    say(f"train: {len(train_images)} images, boxes per class {{{summary}}}")
+    say(f"classes {classes}; trained only on synthetic data: {synthetic_only or 'none'}")
+
+    net = CenterNetLite(len(classes), cfg.widths)
+    if cfg.init is not None:
+        net.load_state_dict(torch.load(cfg.init)["state"])
+        say(f"initialised from {cfg.init}")
+    # Classes listed in the config but absent from the data stay in the network (so a later
+    # fine-tune can add them) but are not exported or evaluated.
+    trained = [i for i, c in enumerate(classes) if CLASSES.index(c) in counts]
+    out_classes = tuple(classes[i] for i in trained)
+    wrapper = ExportWrapper(net, trained if len(trained) < len(classes) else None)
+    say(f"model: {count_parameters(net):,} parameters")
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    budget = cfg.minutes * 60 if cfg.minutes else None
+    start = time.monotonic()
+    best: dict[str, Any] = {"score": -1.0, "step": 0}
+    history: list[dict[str, Any]] = []
+    step = 0
+    logfile = (out / "train.jsonl").open("a")
+
+    def progress() -> float:
+        p = step / cfg.steps
+        if budget:
+            p = max(p, (time.monotonic() - start) / budget)
+        return min(p, 1.0)
+
+    def evaluate_and_checkpoint() -> None:
+        if not val_images:
+            torch.save({"state": net.state_dict(), "step": step}, out / "best.pt")
+            return
+        scores = {}
+        native, *_ = validate(wrapper, val_images, out_classes, real, cfg.gsd)
+        scores["native"] = native
+        for g in VAL_GSDS:
+            scores[f"{g}m"], *_ = validate(wrapper, val_images, out_classes, real, cfg.gsd, g)
+        score = float(np.mean([s["map50"] for s in scores.values()]))
+        rec = {
+            "step": step,
+            "minutes": (time.monotonic() - start) / 60,
+            "score": score,
+            **{k: {"map50": v["map50"], "per_class": v["per_class"]} for k, v in scores.items()},
+        }
+        history.append(rec)
+        logfile.write(json.dumps(rec) + "\n")
+        logfile.flush()
+        say(
+            f"step {step}: val mAP50 native {native['map50']:.3f} "
+            + " ".join(f"{k} {v['map50']:.3f}" for k, v in scores.items() if k != "native")
+            + f" per-class {json.dumps({k: round(v, 3) for k, v in native['per_class'].items()})}"
+        )
+        torch.save({"state": net.state_dict(), "step": step}, out / "last.pt")
+        if score > best["score"]:
+            best.update(score=score, step=step)
+            torch.save({"state": net.state_dict(), "step": step}, out / "best.pt")
+        net.train()
+
+    net.train()
+    ema = None
+    while progress() < 1.0:
+        lr = cfg.lr * (min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * progress())))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        tiles, heat, reg, mask = make_batch(train_images, probs, rng, cfg, class_index)
+        logits, pred = net(normalise(tiles))
+        loss_h = focal_loss(logits, heat)
+        loss_r = regression_loss(pred, reg, mask)
+        loss = loss_h + loss_r
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+        opt.step()
+        step += 1
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if step % 50 == 0:
+            say(
+                f"step {step} loss {ema:.3f} (heat {loss_h.item():.3f} reg {loss_r.item():.3f}) lr {lr:.2e} "
+                f"{(time.monotonic() - start) / 60:.1f} min"
+            )
+        if step % cfg.val_every == 0:
+            evaluate_and_checkpoint()
+    evaluate_and_checkpoint()
+    logfile.close()
+
+    net.load_state_dict(torch.load(out / "best.pt")["state"])
+    metrics: dict[str, Any] = {
+        "best_step": best["step"],
+        "steps": step,
+        "minutes": round((time.monotonic() - start) / 60, 1),
+    }
+    threshold = 0.3
+    if val_images:
+        native, gt, results = validate(wrapper, val_images, out_classes, real, cfg.gsd)
+        threshold = pick_count_threshold(gt, results, [out_classes.index(c) + 1 for c in real])
+        native = coco_metrics(gt, results, count_threshold=threshold, classes=real)
+        metrics["val_native"] = native
+        for g in (0.3, 0.5):
+            metrics[f"val_{g}m"], *_ = validate(wrapper, val_images, out_classes, real, cfg.gsd, g)
+    if val_simulated and synthetic_only:
+        metrics["val_simulated"], *_ = validate(wrapper, val_simulated, out_classes, synthetic_only, cfg.gsd)
+    say(f"best step {best['step']}; count threshold {threshold}")
+    return export_model(
+        wrapper,
+        cfg,
+        classes=out_classes,
+        synthetic_only=synthetic_only,
+        score_threshold=threshold,
+        metrics=metrics,
+        params=count_parameters(net),
+        config=asdict(cfg),
+    )

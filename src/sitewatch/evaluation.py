@@ -1,0 +1,239 @@
+"""Compare what the store holds with a simulation's ground truth.
+
+Three questions, each answered from files the simulator wrote (``truth/*.csv``) and
+objects the pipeline stored, never from anything hard-coded:
+
+* detection: are the visible simulated objects found, and is what was found real?
+* counts: how far are the coverage-corrected estimates from the true number present?
+* alerts: are pre-event ramps alerted, how early, and how many alerts are spurious?
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from sitewatch.errors import InputError
+from sitewatch.model import Alert, Count, Detection
+from sitewatch.store.base import Store
+
+#: Episode kinds that are real changes in activity: an alert overlapping one is not false.
+ACTIVITY_EPISODES = frozenset({"pre_event_ramp", "construction", "deception"})
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The simulator's ground truth, as read from ``SIM_DIR/truth``."""
+
+    objects: pd.DataFrame
+    activity: pd.DataFrame
+    scenes: pd.DataFrame
+    events: pd.DataFrame
+    episodes: pd.DataFrame
+
+
+def read_truth(sim_dir: str | Path) -> Truth:
+    """Read the truth tables; raise :class:`InputError` naming what is missing."""
+    root = Path(sim_dir)
+    truth = root / "truth"
+    if not (root / "manifest.json").is_file() or not truth.is_dir():
+        raise InputError(
+            "not a simulation directory (no manifest.json or truth/)",
+            path=root,
+            fix="pass the folder written by `sitewatch simulate` (e.g. out/demo/sim)",
+        )
+    tables: dict[str, pd.DataFrame] = {}
+    for name in ("objects", "activity", "scenes", "events", "episodes"):
+        path = truth / f"{name}.csv"
+        if not path.is_file():
+            raise InputError(f"missing truth table {name}.csv", path=truth, fix="re-run `sitewatch simulate`")
+        tables[name] = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return Truth(**tables)
+
+
+# -- detection -------------------------------------------------------------------------
+
+
+def _match(truth_xy: np.ndarray, det_xy: np.ndarray, gate: np.ndarray) -> list[tuple[int, int]]:
+    """Optimal one-to-one matching of centres within a per-truth distance gate (pixels)."""
+    if len(truth_xy) == 0 or len(det_xy) == 0:
+        return []
+    d = np.linalg.norm(truth_xy[:, None, :] - det_xy[None, :, :], axis=2)
+    cost = np.where(d <= gate[:, None], d, 1e9)
+    rows, cols = linear_sum_assignment(cost)
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e9]
+
+
+def detection_metrics(
+    truth_objects: pd.DataFrame, detections: Sequence[Detection], scene_gsd: dict[str, float]
+) -> dict[str, Any]:
+    """Precision and recall of detections against visible truth objects, overall and per class.
+
+    A detection matches a truth object of the same class when their centres lie within half
+    the object's longest side or 2 m, whichever is larger; matching is one-to-one (Hungarian).
+    """
+    visible = truth_objects[truth_objects["visible"].astype(str).str.lower().isin({"true", "1"})]
+    by_scene_det: dict[str, list[Detection]] = {}
+    for d in detections:
+        by_scene_det.setdefault(d.scene_id, []).append(d)
+    classes = sorted(set(visible["cls"]) | {d.cls for d in detections})
+    tp = dict.fromkeys(classes, 0)
+    n_truth = dict.fromkeys(classes, 0)
+    n_det = dict.fromkeys(classes, 0)
+    for scene_id in sorted(set(visible["scene_id"]) | set(by_scene_det)):
+        gsd = scene_gsd.get(scene_id)
+        if gsd is None:  # scene not simulated or not ingested: not evaluable
+            continue
+        t_scene = visible[visible["scene_id"] == scene_id]
+        d_scene = by_scene_det.get(scene_id, [])
+        for cls in classes:
+            t = t_scene[t_scene["cls"] == cls]
+            ds = [d for d in d_scene if d.cls == cls]
+            n_truth[cls] += len(t)
+            n_det[cls] += len(ds)
+            t_xy = np.column_stack([(t["x0"] + t["x1"]) / 2, (t["y0"] + t["y1"]) / 2]) if len(t) else np.zeros((0, 2))
+            d_xy = np.array([((d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2) for d in ds]).reshape(-1, 2)
+            side = np.maximum(t["x1"] - t["x0"], t["y1"] - t["y0"]).to_numpy(dtype=float) if len(t) else np.zeros(0)
+            gate = np.maximum(side / 2, 2.0 / gsd)
+            tp[cls] += len(_match(t_xy, d_xy, gate))
+    per_class = {
+        c: {
+            "truth": n_truth[c],
+            "detected": n_det[c],
+            "true_positives": tp[c],
+            "precision": _ratio(tp[c], n_det[c]),
+            "recall": _ratio(tp[c], n_truth[c]),
+        }
+        for c in classes
+    }
+    total_tp, total_t, total_d = sum(tp.values()), sum(n_truth.values()), sum(n_det.values())
+    return {
+        "precision": _ratio(total_tp, total_d),
+        "recall": _ratio(total_tp, total_t),
+        "truth": total_t,
+        "detected": total_d,
+        "per_class": per_class,
+    }
+
+
+# -- counts ----------------------------------------------------------------------------
+
+
+def count_metrics(activity: pd.DataFrame, counts: Iterable[Count]) -> dict[str, Any]:
+    """MAE and MAPE of corrected estimates against the true count present that day.
+
+    Only observations marked sufficient are scored (insufficient ones are, by design,
+    not estimates). MAPE is over rows whose true count is positive.
+    """
+    rows = [
+        {"site_id": c.site_id, "zone_id": c.zone_id, "cls": c.cls, "date": c.date.isoformat(), "estimate": c.estimate}
+        for c in counts
+        if c.sufficient
+    ]
+    if not rows:
+        return {"n": 0, "mae": None, "mape": None, "per_class": {}}
+    est = pd.DataFrame(rows).groupby(["site_id", "zone_id", "cls", "date"], as_index=False)["estimate"].mean()
+    truth = activity.assign(date=activity["date"].astype(str))
+    merged = est.merge(truth, on=["site_id", "zone_id", "cls", "date"], how="left")
+    merged["true_count"] = merged["true_count"].fillna(0.0)
+    per_class: dict[str, Any] = {}
+    for cls, g in merged.groupby("cls"):
+        per_class[str(cls)] = _errors(g["estimate"].to_numpy(), g["true_count"].to_numpy())
+    return {**_errors(merged["estimate"].to_numpy(), merged["true_count"].to_numpy()), "per_class": per_class}
+
+
+def _errors(est: np.ndarray, true: np.ndarray) -> dict[str, Any]:
+    err = np.abs(est - true)
+    pos = true > 0
+    return {
+        "n": len(err),
+        "mae": float(err.mean()) if len(err) else None,
+        "mape": float((err[pos] / true[pos]).mean()) if pos.any() else None,
+        "mean_true": float(true.mean()) if len(true) else None,
+    }
+
+
+# -- alerts ----------------------------------------------------------------------------
+
+
+def alert_metrics(episodes: pd.DataFrame, events: pd.DataFrame, alerts: Sequence[Alert]) -> dict[str, Any]:
+    """Recall of pre-event ramps, alert precision and lead time before the event (days)."""
+    eps = episodes.assign(start=pd.to_datetime(episodes["start"]).dt.date, end=pd.to_datetime(episodes["end"]).dt.date)
+    event_date = {
+        str(r.event_id): pd.Timestamp(r.date).date()
+        for r in events.itertuples()  # type: ignore[attr-defined]
+    }
+    ramps = eps[eps["kind"] == "pre_event_ramp"]
+    leads: list[float] = []
+    found = 0
+    for ep in ramps.itertuples():
+        ev = event_date.get(str(ep.event_id))
+        window_end = ev or ep.end
+        hits = [a for a in alerts if a.site_id == ep.site_id and a.start <= window_end and a.end >= ep.start]
+        if hits:
+            found += 1
+            if ev is not None:
+                leads.append(float((ev - min(a.start for a in hits)).days))
+    activity = eps[eps["kind"].isin(ACTIVITY_EPISODES)]
+    true_alerts = 0
+    for a in alerts:
+        same = activity[activity["site_id"] == a.site_id]
+        if any((a.start <= _episode_end(r, event_date)) and (a.end >= r.start) for r in same.itertuples()):
+            true_alerts += 1
+    return {
+        "episodes": len(ramps),
+        "alerts": len(alerts),
+        "recall": _ratio(found, len(ramps)),
+        "precision": _ratio(true_alerts, len(alerts)),
+        "false_alarms": len(alerts) - true_alerts,
+        "median_lead_days": float(np.median(leads)) if leads else None,
+    }
+
+
+def _episode_end(row: Any, event_date: dict[str, dt.date]) -> dt.date:
+    """An episode's activity lasts until its event when it has one (a missing id reads as 'nan')."""
+    ev = event_date.get(str(row.event_id))
+    return max(row.end, ev) if ev else row.end
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return a / b if b else None
+
+
+# -- everything --------------------------------------------------------------------------
+
+
+def evaluate_simulation(store: Store, sim_dir: str | Path) -> dict[str, Any]:
+    """The three figure groups for every simulated site found in the store."""
+    truth = read_truth(sim_dir)
+    site_ids = sorted(set(truth.scenes["site_id"]))
+    stored = {s.id for s in store.list_sites()}
+    missing = [s for s in site_ids if s not in stored]
+    if missing:
+        raise InputError(
+            f"sites {', '.join(missing)} of the simulation are not in the store",
+            path=sim_dir,
+            fix="import and process the simulation first (`sitewatch demo` or `sites import`, `ingest`, ...)",
+        )
+    sim_scene_ids = set(truth.scenes["scene_id"].astype(str))
+    scene_gsd = {s.id: s.gsd for sid in site_ids for s in store.list_scenes(site_id=sid) if s.id in sim_scene_ids}
+    detections = [d for sid in site_ids for d in store.list_detections(site_id=sid) if d.scene_id in scene_gsd]
+    objects = truth.objects[truth.objects["scene_id"].astype(str).isin(scene_gsd)]
+    counts = [c for sid in site_ids for c in store.list_counts(sid)]
+    alerts = [a for sid in site_ids for a in store.list_alerts(sid)]
+    return {
+        "simulated": True,
+        "sim_dir": str(sim_dir),
+        "sites": site_ids,
+        "scenes_evaluated": len(scene_gsd),
+        "detection": detection_metrics(objects, detections, scene_gsd),
+        "counts": count_metrics(truth.activity, counts),
+        "alerts": alert_metrics(truth.episodes, truth.events, alerts),
+    }

@@ -1,0 +1,1 @@
+"""Site catalogue: GeoJSON import/export (:mod:`.geojson`) and real facilities (:mod:`.builtin`)."""

@@ -1,0 +1,120 @@
+"""`sitewatch detect FILE --out` in every format, plain images, and `evaluate-detector --json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sitewatch.cli.main import app
+from sitewatch.detect import load_detector
+from sitewatch.detect.boxes import Boxes, nms
+from sitewatch.detect.simple import SimpleDetector
+from sitewatch.errors import ModelError
+
+CARS = [(20.0 + 15 * k, 30.0 + 7 * k, 24.5 + 15 * k, 31.8 + 7 * k) for k in range(6)]
+
+
+@pytest.fixture
+def geotiff(tmp_path: Path, scene: Any) -> Path:
+    scene(tmp_path / "scene.tif", CARS, size=(600, 500), gsd=0.3)
+    return tmp_path / "scene.tif"
+
+
+def test_simple_detector_finds_bright_cars(geotiff: Path) -> None:
+    from sitewatch.detect.slicing import detect_raster
+
+    found = detect_raster(geotiff, SimpleDetector())
+    assert len(found) == len(CARS)
+    assert {d.cls for d in found} == {"car"}
+
+
+def test_detect_geotiff_to_geojson(geotiff: Path, tmp_path: Path) -> None:
+    out = tmp_path / "d.geojson"
+    res = CliRunner().invoke(app, ["detect", str(geotiff), "--out", str(out), "--model", "simple"])
+    assert res.exit_code == 0, res.output
+    fc = json.loads(out.read_text())
+    assert len(fc["features"]) == len(CARS)
+    lon, lat = fc["features"][0]["geometry"]["coordinates"][0][0]
+    assert 127 < lon < 128 and 39 < lat < 39.2  # EPSG:4326, near the generated UTM origin
+    assert fc["features"][0]["properties"]["detector"] == "simple-tophat@1"
+
+
+def test_detect_geotiff_to_geoparquet_in_scene_crs(geotiff: Path, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    out = tmp_path / "d.parquet"
+    res = CliRunner().invoke(app, ["detect", str(geotiff), "-o", str(out), "-f", "parquet", "--model", "simple"])
+    assert res.exit_code == 0, res.output
+    frame = gpd.read_parquet(out)
+    assert frame.crs.to_epsg() == 32652 and len(frame) == len(CARS)
+    xs = sorted(frame.geometry.bounds.minx - 350_000.0)
+    assert xs[0] == pytest.approx(20.0, abs=0.6)
+
+
+def test_plain_png_gives_pixel_coordinates_with_a_warning(tmp_path: Path) -> None:
+    img = np.full((200, 300, 3), 40, dtype=np.uint8)
+    img[50:55, 60:72] = 250
+    cv2.imwrite(str(tmp_path / "plain.png"), img)
+    out = tmp_path / "d.json"
+    res = CliRunner().invoke(app, ["detect", str(tmp_path / "plain.png"), "-o", str(out), "-f", "coco",
+                                   "--model", "simple"])
+    assert res.exit_code == 0, res.output
+    assert "not georeferenced" in res.output
+    coco = json.loads(out.read_text())
+    (ann,) = coco["annotations"]
+    assert ann["bbox"][0] == pytest.approx(60, abs=1.5) and ann["bbox"][1] == pytest.approx(50, abs=1.5)
+
+
+def test_bad_files_are_skipped_with_a_reason(tmp_path: Path, geotiff: Path) -> None:
+    (tmp_path / "broken.tif").write_bytes(b"nope")
+    out = tmp_path / "d.geojson"
+    res = CliRunner().invoke(app, ["detect", str(tmp_path), "-o", str(out), "--model", "simple"])
+    assert res.exit_code == 0, res.output
+    assert "broken.tif" in res.output and "1 skipped" in res.output
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "x.tif").write_bytes(b"")
+    res = CliRunner().invoke(app, ["detect", str(only_bad), "-o", str(out), "--model", "simple"])
+    assert res.exit_code == 1 and "empty file" in res.output
+
+
+def test_evaluate_detector_json(tmp_path: Path) -> None:
+    img = np.full((300, 300, 3), 40, dtype=np.uint8)
+    anns = []
+    for k in range(5):
+        x, y = 30 + 50 * k, 40 + 40 * k
+        img[y : y + 5, x : x + 12] = 250
+        anns.append({"id": k + 1, "image_id": 1, "category_id": 1, "bbox": [x, y, 12, 5], "area": 60, "iscrowd": 0})
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    gt = {"images": [{"id": 1, "file_name": "a.png", "width": 300, "height": 300}], "annotations": anns,
+          "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "truck"}]}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    res = CliRunner().invoke(app, ["evaluate-detector", "--coco", str(tmp_path / "gt.json"), "--images",
+                                   str(tmp_path), "--gsd", "0.4", "--model", "simple", "--json"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads(res.output)
+    assert {"map50", "map50_95", "per_class", "count_mae"} <= set(metrics)
+    assert metrics["per_class"]["car"] > 0.5 and metrics["count_mae"] <= 1
+
+
+def test_unknown_model_is_a_clear_error() -> None:
+    with pytest.raises(ModelError, match="no model named"):
+        load_detector("nope")
+    res = CliRunner().invoke(app, ["detect", "x.tif", "-o", "y.json", "--model", "/tmp/missing.onnx"])
+    assert res.exit_code == 1 and "model file not found" in res.output
+
+
+def test_nms_is_class_aware() -> None:
+    b = Boxes(
+        np.array([[0, 0, 10, 10], [1, 0, 11, 10], [0, 0, 10, 10], [50, 50, 60, 60]], dtype=np.float32),
+        np.array([0.9, 0.8, 0.7, 0.6], dtype=np.float32),
+        np.array([0, 0, 1, 0]),
+    )
+    kept = nms(b, 0.5)
+    assert kept.scores.tolist() == pytest.approx([0.9, 0.7, 0.6])

@@ -1,0 +1,35 @@
+"""The committed ONNX model: present, small, opset >= 17, metadata and card consistent."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+
+from sitewatch.detect import DEFAULT_MODEL, MODELS_DIR, load_detector
+from sitewatch.detect.onnx import OnnxDetector
+from sitewatch.model import CLASSES
+
+
+def test_committed_model_loads_and_runs() -> None:
+    det = load_detector()
+    assert isinstance(det, OnnxDetector)
+    assert set(det.classes) <= set(CLASSES) and "car" in det.classes
+    assert 0.3 <= det.gsd <= 0.8
+    out = det.detect_batch(np.zeros((2, 96, 160, 3), dtype=np.uint8))  # any size, padded inside
+    assert len(out) == 2 and out[0] == []  # nothing on a black tile
+
+
+def test_committed_model_is_small_with_opset_17_and_a_card() -> None:
+    path = MODELS_DIR / f"{DEFAULT_MODEL}.onnx"
+    assert path.stat().st_size < 10_000_000
+    model = onnx.load(str(path))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    meta = json.loads(path.with_suffix(".json").read_text())
+    card = path.with_suffix(".md").read_text()
+    assert meta["metrics"]["val_native"]["map50"] is not None
+    for cls in meta["synthetic_only_classes"]:
+        assert cls in card
+    if meta["synthetic_only_classes"]:
+        assert "synthetic data only, not validated on real imagery" in card

@@ -1,0 +1,186 @@
+"""Sliced inference: seams, georeferencing, AOI, masks, bands/dtypes and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from pyproj import Transformer
+from rasterio.enums import ColorInterp
+from rasterio.windows import Window
+from shapely.geometry import box
+
+from sitewatch.detect.base import Detector
+from sitewatch.detect.slicing import DEFAULT_OVERLAP, detect_raster, plan_tiles, tile_shape_for
+from sitewatch.errors import ImageError, NoValidPixelsError
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _seam_positions(size: int, gsd: float, det: Detector, overlap: int) -> list[float]:
+    """Pixel positions of every tile edge and core boundary along one axis."""
+    scale = det.gsd / gsd
+    region = Window(0, 0, size, size)
+    tiles = plan_tiles(region, (size, size), scale, tile_shape_for(region, scale, det.tile_size), overlap)
+    xs = {t.col for t in tiles} | {t.col + t.width for t in tiles} | {t.core[0] for t in tiles}
+    return sorted(x for x in xs if 20 < x < size - 20)
+
+
+def test_objects_on_seams_and_corners_are_found_exactly_once(tmp_path: Path, toy: Any, scene: Any) -> None:
+    gsd, size, overlap = 0.3, 900, 32
+    seams = _seam_positions(size, gsd, toy, overlap)
+    assert len(seams) >= 6  # the scene really is cut into several tiles
+    objects = []
+    # Cars centred on every seam line, and on every seam crossing (tile corners).
+    for i, s in enumerate(seams):
+        sm = s * gsd
+        objects.append((sm - 2.25, 30.0 + 9 * i, sm + 2.25, 31.8 + 9 * i))  # vertical seam, along x
+        objects.append((30.0 + 9 * i, sm - 0.9, 34.5 + 9 * i, sm + 0.9))  # horizontal seam
+    for sx in seams[::2]:
+        for sy in seams[1::2]:
+            objects.append((sx * gsd - 2.25, sy * gsd - 0.9, sx * gsd + 2.25, sy * gsd + 0.9))
+    # A long truck across a seam.
+    objects.append((seams[0] * gsd - 6, 200.0, seams[0] * gsd + 6, 202.5))
+    objects = [o for k, o in enumerate(objects) if not any(_iou(o, p) > 0 for p in objects[:k])]
+    truth = scene(tmp_path / "seams.tif", objects, size=(size, size), gsd=gsd)
+
+    found = detect_raster(tmp_path / "seams.tif", toy, overlap=overlap)
+
+    assert len(found) == len(truth)
+    for t in truth:
+        matches = [d for d in found if _iou(d.box, t) > 0.5]
+        assert len(matches) == 1, f"object {t} found {len(matches)} times"
+
+
+def test_boxes_are_georeferenced(tmp_path: Path, toy: Any, scene: Any, utm: Any) -> None:
+    gsd = 0.5
+    truth = scene(tmp_path / "geo.tif", [(100.0, 50.0, 104.5, 51.8)], size=(400, 300), gsd=gsd)
+    (det,) = detect_raster(tmp_path / "geo.tif", toy)
+    assert _iou(det.box, truth[0]) > 0.6
+    crs, origin = utm
+    to_utm = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    x, y = to_utm.transform(det.geometry.centroid.x, det.geometry.centroid.y)
+    assert x == pytest.approx(origin[0] + 102.25, abs=gsd)
+    assert y == pytest.approx(origin[1] - 50.9, abs=gsd)
+    assert det.scene_id == "geo" and det.detector == toy.name
+
+
+def test_only_objects_inside_the_aoi_are_returned(tmp_path: Path, toy: Any, scene: Any, utm: Any) -> None:
+    objects = [(20.0, 20.0, 24.5, 21.8), (200.0, 150.0, 204.5, 151.8)]
+    scene(tmp_path / "aoi.tif", objects, size=(1000, 800), gsd=0.3)
+    crs, origin = utm
+    to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    x0, y0 = to_ll.transform(origin[0] + 190, origin[1] - 140)
+    x1, y1 = to_ll.transform(origin[0] + 215, origin[1] - 160)
+    found = detect_raster(tmp_path / "aoi.tif", toy, aoi=box(x0, y1, x1, y0))
+    assert [round(d.box[0] * 0.3) for d in found] == [200]
+    # Fewer tiles are read than for the whole scene.
+    whole = type(toy)(calls=[])
+    detect_raster(tmp_path / "aoi.tif", whole)
+    assert sum(toy.calls) < sum(whole.calls)
+
+
+def test_aoi_outside_the_scene_gives_nothing(tmp_path: Path, toy: Any, scene: Any) -> None:
+    scene(tmp_path / "s.tif", [(20.0, 20.0, 24.5, 21.8)], size=(300, 300))
+    assert detect_raster(tmp_path / "s.tif", toy, aoi=box(0.0, 0.0, 0.01, 0.01)) == []
+
+
+def test_nodata_and_cloud_are_respected(tmp_path: Path, toy: Any, scene: Any) -> None:
+    objects = [(3.0, 20.0, 7.5, 21.8), (60.0, 20.0, 64.5, 21.8), (120.0, 20.0, 124.5, 21.8)]
+    truth = scene(tmp_path / "m.tif", objects, size=(600, 300), gsd=0.3, nodata_cols=100)
+    with rasterio.open(tmp_path / "m.tif") as ds:
+        profile = ds.profile | {"count": 1, "nodata": None}
+    cloud = np.zeros((300, 600), dtype=np.uint8)
+    cloud[:, 380:] = 1  # the third car is under cloud
+    with rasterio.open(tmp_path / "m.cloud.tif", "w", **profile) as ds:
+        ds.write(cloud, 1)
+    (det,) = detect_raster(tmp_path / "m.tif", toy)
+    assert _iou(det.box, truth[1]) > 0.5
+    assert len(detect_raster(tmp_path / "m.tif", toy, cloud_mask=None)) == 1  # sidecar mask found by name
+
+
+def test_all_nodata_is_an_error_not_an_empty_result(tmp_path: Path, toy: Any, scene: Any) -> None:
+    scene(tmp_path / "empty.tif", [], size=(300, 200), nodata_cols=300)
+    with pytest.raises(NoValidPixelsError, match="no valid pixels"):
+        detect_raster(tmp_path / "empty.tif", toy)
+
+
+@pytest.mark.parametrize(
+    "dtype,car,background,building",
+    [("uint16", 3000, (950, 1050), 4000), ("float32", 0.6, (0.2, 0.22), 0.8), ("uint8", 200, (20, 60), 255)],
+)
+def test_high_bit_depth_is_stretched_once_per_scene(
+    tmp_path: Path, toy: Any, scene: Any, dtype: str, car: float, background: tuple[float, float], building: float
+) -> None:
+    # A bright building on the left sets the scene's range. Stretching each tile on its own
+    # would blow up the noise of building-free tiles into hundreds of false blobs.
+    objects = [(100.0 + 30 * k, 20.0, 104.5 + 30 * k, 21.8) for k in range(5)]
+    scene(tmp_path / "d.tif", objects, size=(900, 300), dtype=dtype, value=car, background=background)
+    with rasterio.open(tmp_path / "d.tif", "r+") as ds:
+        data = ds.read()
+        data[:, :, :120] = building
+        ds.write(data)
+    small = [d for d in detect_raster(tmp_path / "d.tif", toy) if d.box[2] - d.box[0] < 30]  # not the building
+    assert len(small) == 5
+
+
+def test_band_choice_for_multispectral(tmp_path: Path, toy: Any, scene: Any) -> None:
+    scene(tmp_path / "ms.tif", [(20.0, 20.0, 24.5, 21.8)], size=(300, 200), count=4)
+    with rasterio.open(tmp_path / "ms.tif", "r+") as ds:
+        data = ds.read()
+        data[1:] = 30  # only band 1 shows the car
+        ds.write(data)
+        ds.colorinterp = [ColorInterp.undefined, ColorInterp.blue, ColorInterp.green, ColorInterp.red]
+    # Colour interpretation says RGB are bands 4, 3, 2: the car (band 1 only) is invisible.
+    assert detect_raster(tmp_path / "ms.tif", toy) == []
+    assert len(detect_raster(tmp_path / "ms.tif", toy, bands=(1, 2, 3))) == 1
+    with pytest.raises(ImageError, match="bands"):
+        detect_raster(tmp_path / "ms.tif", toy, bands=(1, 2, 9))
+
+
+def test_two_band_image_needs_a_band_choice(tmp_path: Path, toy: Any, scene: Any) -> None:
+    scene(tmp_path / "two.tif", [], size=(100, 100), count=2)
+    with pytest.raises(ImageError, match="cannot tell which are red"):
+        detect_raster(tmp_path / "two.tif", toy)
+
+
+def test_gsd_far_outside_training_is_refused(tmp_path: Path, toy: Any, scene: Any) -> None:
+    scene(tmp_path / "coarse.tif", [], size=(100, 100), gsd=3.0)
+    with pytest.raises(ImageError, match="coarser than the detector"):
+        detect_raster(tmp_path / "coarse.tif", toy)
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not an image", b"II*\x00" + b"\x00" * 64])
+def test_corrupt_or_empty_files_raise_image_error(tmp_path: Path, toy: Any, scene: Any, content: bytes) -> None:
+    path = tmp_path / "bad.tif"
+    path.write_bytes(content)
+    with pytest.raises(ImageError) as err:
+        detect_raster(path, toy)
+    assert str(path) in str(err.value)
+
+
+def test_truncated_cog_raises_image_error(tmp_path: Path, toy: Any, scene: Any) -> None:
+    scene(tmp_path / "t.tif", [(20.0, 20.0, 24.5, 21.8)], size=(600, 600))
+    data = (tmp_path / "t.tif").read_bytes()
+    (tmp_path / "t.tif").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError):
+        detect_raster(tmp_path / "t.tif", toy)
+
+
+def test_plan_covers_region_and_cores_partition_it() -> None:
+    region = Window(10, 5, 1000, 700)
+    tiles = plan_tiles(region, (1100, 800), 1.25, (128, 128), DEFAULT_OVERLAP // 2)
+    rng = np.random.default_rng(1)
+    for x, y in rng.uniform((10, 5), (1010, 705), size=(500, 2)):
+        owners = [t for t in tiles if t.core[0] <= x < t.core[2] and t.core[1] <= y < t.core[3]]
+        assert len(owners) == 1
+        (t,) = owners
+        assert t.col <= x <= t.col + t.width and t.row <= y <= t.row + t.height

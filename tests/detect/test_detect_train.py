@@ -1,0 +1,139 @@
+"""Training pieces: config, augmentation geometry, targets, and a smoke train -> ONNX round trip."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from sitewatch.detect.boxes import decode_centernet
+from sitewatch.detect.train.config import AugmentConfig, load_config
+from sitewatch.detect.train.data import STRIDE, LabelledImage, encode_targets, estimate_gsd, sample_crop
+from sitewatch.errors import InputError
+from sitewatch.model import CLASSES
+
+CAR, TRUCK = CLASSES.index("car"), CLASSES.index("truck")
+
+
+def _image_with_box(box: tuple[int, int, int, int], size: int = 200, gsd: float = 0.4) -> LabelledImage:
+    img = np.full((size, size, 3), 40, dtype=np.uint8)
+    x0, y0, x1, y1 = box
+    img[y0:y1, x0:x1] = 250
+    return LabelledImage("t", img, np.array([box], dtype=np.float32), np.array([CAR]), gsd)
+
+
+def test_geometric_augmentation_moves_boxes_with_pixels() -> None:
+    im = _image_with_box((50, 80, 62, 86))
+    aug = AugmentConfig(source_gsd=(0.4, 0.4), scale_jitter=0.0, colour=0, haze=0, blur=0, noise=0)
+    for seed in range(12):
+        tile, boxes, labels = sample_crop(im, np.random.default_rng(seed), crop=128, model_gsd=0.4, aug=aug)
+        if not len(boxes):
+            continue
+        ys, xs = np.nonzero(tile[..., 0] > 150)
+        assert labels.tolist() == [CAR]
+        np.testing.assert_allclose(boxes[0], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], atol=1.0)
+
+
+def test_crops_are_resampled_to_the_model_gsd() -> None:
+    im = _image_with_box((100, 100, 145, 118), size=400, gsd=0.1)  # a 4.5 m car at 0.1 m
+    tile, boxes, _ = sample_crop(im, np.random.default_rng(0), crop=128, model_gsd=0.4, aug=None)
+    assert tile.shape == (128, 128, 3)
+    w = boxes[0, 2] - boxes[0, 0]
+    assert w == pytest.approx(45 * 0.1 / 0.4, rel=0.05)
+
+
+def test_targets_decode_back_to_the_boxes() -> None:
+    boxes = np.array([[10.0, 20.0, 25.0, 26.0], [60.0, 64.0, 70.0, 100.0]], dtype=np.float32)
+    heat, reg, mask = encode_targets(boxes, np.array([CAR, TRUCK]), [CAR, TRUCK], 128)
+    assert heat.shape == (2, 128 // STRIDE, 128 // STRIDE) and mask.sum() == 2
+    assert heat.max() == 1.0 and heat[0].max() == 1.0 and heat[1].max() == 1.0
+    found = decode_centernet(heat * (heat == 1.0), reg, stride=STRIDE, threshold=0.5)
+    order = np.argsort(found.labels)
+    np.testing.assert_allclose(found.boxes[order], boxes, atol=1e-4)
+
+
+def test_gsd_is_estimated_from_car_boxes() -> None:
+    boxes = np.array([[0, 0, 46, 18], [0, 0, 18, 46], [0, 0, 44, 20], [0, 0, 80, 25]], dtype=np.float32)
+    labels = np.array([CAR, CAR, CAR, TRUCK])
+    assert estimate_gsd(boxes, labels) == pytest.approx(4.6 / 46, rel=0.01)
+    assert estimate_gsd(boxes[:2], labels[:2]) is None
+
+
+def test_config_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nepochs: 3\ntrain: [{kind: coco, annotations: a.json}]\n")
+    with pytest.raises(InputError, match="unknown config keys: epochs"):
+        load_config(bad)
+    bad.write_text("name: x\nclasses: [car, tank]\ntrain: [{kind: coco, annotations: a.json}]\n")
+    with pytest.raises(InputError, match="unknown classes"):
+        load_config(bad)
+    with pytest.raises(InputError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_repository_configs_load() -> None:
+    root = Path(__file__).resolve().parents[2] / "configs"
+    cfg = load_config(root / "detector.yaml")
+    assert cfg.classes == CLASSES and cfg.gsd == 0.4 and len(cfg.train) >= 2
+    assert all(s.annotations is not None and s.annotations.name.endswith(".json") for s in cfg.train)
+
+
+def _write_coco(folder: Path, n: int, rng: np.random.Generator) -> Path:
+    """A tiny COCO set: grey images with bright 'cars' (12x5 px) and 'trucks' (24x7 px) at 0.4 m."""
+    folder.mkdir()
+    images, anns = [], []
+    for i in range(n):
+        img = np.full((96, 96, 3), 60, dtype=np.uint8)
+        for k in range(4):
+            w, h, cat = (12, 5, 1) if k % 2 else (24, 7, 2)
+            x, y = int(rng.integers(2, 96 - w - 2)), 4 + 22 * k
+            img[y : y + h, x : x + w] = 230
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cat, "bbox": [x, y, w, h],
+                         "area": w * h, "iscrowd": 0})
+        cv2.imwrite(str(folder / f"im{i}.png"), img)
+        images.append({"id": i + 1, "file_name": f"im{i}.png", "width": 96, "height": 96})
+    path = folder.with_suffix(".json")
+    path.write_text(json.dumps({"images": images, "annotations": anns,
+                                "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "truck"}]}))
+    return path
+
+
+@pytest.mark.slow
+def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from sitewatch.detect.onnx import OnnxDetector
+    from sitewatch.detect.train import train
+
+    ann = _write_coco(tmp_path / "data", 3, np.random.default_rng(0))
+    (tmp_path / "smoke.yaml").write_text(
+        "name: tiny\nseed: 3\ngsd: 0.4\nwidths: [4, 8, 8, 16]\ncrop: 64\nbatch: 2\nsteps: 3\nval_every: 100\n"
+        "classes: [car, truck, crane]\nthreads: 1\n"
+        f"train: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
+        f"val: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
+        f"out_dir: {tmp_path / 'run'}\n"
+    )
+    cfg = load_config(tmp_path / "smoke.yaml")
+    onnx_path = train(cfg)
+
+    det = OnnxDetector.load(onnx_path, score_threshold=0.0)
+    assert det.classes == ("car", "truck")  # crane had no data: not exported
+    assert det.gsd == 0.4 and det.name.startswith("tiny@")
+    tiles = np.zeros((2, 64, 96, 3), dtype=np.uint8)
+    out = det.detect_batch(tiles)
+    assert len(out) == 2
+    meta = json.loads(onnx_path.with_suffix(".json").read_text())
+    assert set(meta["metrics"]["val_native"]) >= {"map50", "map50_95", "per_class", "count_mae"}
+    card = onnx_path.with_suffix(".md").read_text()
+    assert "Every output class has real training labels" in card and "| native |" in card
+    assert onnx_path.stat().st_size < 10_000_000
+
+    # Same seed and config: same weights (reproducible).
+    again = train(replace(cfg, out_dir=tmp_path / "run2"))
+    a, b = OnnxDetector.load(onnx_path), OnnxDetector.load(again)
+    x = np.random.default_rng(1).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
+    for ya, yb in zip(a.session.run(None, {"images": x}), b.session.run(None, {"images": x}), strict=True):
+        np.testing.assert_allclose(ya, yb, atol=1e-5)
