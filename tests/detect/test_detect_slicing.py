@@ -184,3 +184,11 @@ def test_plan_covers_region_and_cores_partition_it() -> None:
         assert len(owners) == 1
         (t,) = owners
         assert t.col <= x <= t.col + t.width and t.row <= y <= t.row + t.height
+
+
+def test_image_smaller_than_one_tile_works_with_default_overlap(tmp_path: Path, toy: Any, scene: Any) -> None:
+    truth = scene(tmp_path / "small.tif", [(5.0, 5.0, 9.5, 6.8)], size=(120, 60), gsd=0.3)
+    (det,) = detect_raster(tmp_path / "small.tif", toy, overlap=DEFAULT_OVERLAP)
+    assert _iou(det.box, truth[0]) > 0.5
+    with pytest.raises(ImageError, match="overlap"):
+        detect_raster(tmp_path / "small.tif", toy, overlap=toy.tile_size)

@@ -83,13 +83,24 @@ def live_series(scored: pd.DataFrame) -> pd.Series:
 
 
 def episode_ids(flagged: pd.DataFrame, max_gap_days: int) -> pd.Series:
-    """Per flagged row, the number of its episode within its site (causal: gaps to earlier days only)."""
-    days = flagged[["site_id", "date"]].drop_duplicates().sort_values(["site_id", "date"])
-    gap = days.groupby("site_id")["date"].diff().dt.days
-    days["episode"] = (gap.isna() | (gap > max_gap_days)).groupby(days["site_id"]).cumsum()
-    return (
-        flagged[["site_id", "date"]].merge(days, how="left", on=["site_id", "date"])["episode"].set_axis(flagged.index)
-    )
+    """Per flagged row, the number of its episode within its site (causal: earlier days only).
+
+    A flagged day opens a new episode after a gap of more than ``max_gap_days``, or when it
+    flags a zone the open episode has not and that episode began more than ``max_gap_days``
+    earlier: a long-running alert (a construction job) must not swallow a new rise elsewhere.
+    """
+    zones = flagged.groupby(["site_id", "date"], sort=True)["zone_id"].agg(frozenset)
+    number: dict[tuple[str, pd.Timestamp], int] = {}
+    for site_id, days in zones.groupby(level="site_id", sort=False):
+        episode, start, last, seen = 0, pd.NaT, pd.NaT, frozenset[str]()
+        for (_, day), day_zones in days.items():
+            gap = pd.isna(last) or (day - last).days > max_gap_days
+            if gap or (not day_zones <= seen and (day - start).days > max_gap_days):
+                episode, start, seen = episode + 1, day, frozenset()
+            seen, last = seen | day_zones, day
+            number[(site_id, day)] = episode
+    keys = pd.MultiIndex.from_frame(flagged[["site_id", "date"]])
+    return pd.Series([number[k] for k in keys], index=flagged.index, dtype="int64")
 
 
 def alarm_days(scored: pd.DataFrame, rule: AlertRule = NB_CUSUM) -> pd.DataFrame:

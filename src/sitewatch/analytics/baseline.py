@@ -70,6 +70,7 @@ class BaselineParams:
     site_k: float = 0.5  # reference value of the site-level CUSUM, in standard deviations
     site_window_days: int = 180
     outlier_p: float = 1e-3
+    guard_days: int = 0  # the level leaves out this many most recent days, so a slow ramp is not absorbed
 
 
 # Negative binomial with mean m and size r (variance m + m²/r), written with special
@@ -170,16 +171,19 @@ def _seasonal_factor(df: pd.DataFrame, prior: float) -> pd.Series:
     ].set_axis(df.index)
 
 
-def _rolling_past(df: pd.DataFrame, column: str, days: int, how: str, min_periods: int) -> pd.Series:
-    """Rolling statistic over the ``days`` before each row of its series (``df`` sorted by gid, date).
+def _rolling_past(
+    df: pd.DataFrame, column: str, days: int, how: str, min_periods: int, guard: int = 0
+) -> pd.Series:
+    """Rolling statistic over ``days`` before each row of its series (``df`` sorted by gid, date).
 
-    One pass over the whole frame with precomputed bounds: much faster than a grouped
-    time-based rolling, and windows never cross series.
+    With ``guard > 0`` the window is ``[t − guard − days, t − guard)``: the most recent
+    ``guard`` days are left out. One pass over the whole frame with precomputed bounds:
+    much faster than a grouped time-based rolling, and windows never cross series.
     """
     day = df["date"].to_numpy(dtype="datetime64[D]").astype(np.int64)
     key = df["gid"].to_numpy(dtype=np.int64) * 10_000_000 + day
-    start = np.searchsorted(key, key - days, side="left")
-    end = np.arange(key.size)
+    start = np.searchsorted(key, key - guard - days, side="left")
+    end = np.arange(key.size) if guard <= 0 else np.searchsorted(key, key - guard, side="left")
     roll = df[column].reset_index(drop=True).rolling(_PastWindow(start, end), min_periods=min_periods)
     return pd.Series(getattr(roll, how)().to_numpy(), index=df.index)
 
@@ -246,7 +250,8 @@ def score_observations(obs: pd.DataFrame, params: BaselineParams = BaselineParam
     df["adjusted"] = df["estimate"] / factor
     # Level: a rolling median finds the outliers (past upticks), then the mean of the rest
     # is used, since the median of a skewed count distribution underestimates its mean.
-    median = _rolling_past(df, "adjusted", params.level_window_days, "median", params.min_history)
+    g = params.guard_days
+    median = _rolling_past(df, "adjusted", params.level_window_days, "median", params.min_history, g)
     m0 = np.maximum(median * factor, params.min_mean) * df["q"]
     size0 = 1.0 / params.alpha_default
     tail0 = nb_upper_tail(df["raw"].to_numpy(dtype=float), m0.to_numpy(), np.full(len(df), size0))
@@ -254,8 +259,8 @@ def score_observations(obs: pd.DataFrame, params: BaselineParams = BaselineParam
     inlier |= median.isna()
     df["_y"] = df["adjusted"].where(inlier, 0.0)
     df["_n"] = inlier.astype(float)
-    n_hist = _rolling_past(df, "_n", params.level_window_days, "sum", 0)
-    level = (_rolling_past(df, "_y", params.level_window_days, "sum", 0) / n_hist).where(
+    n_hist = _rolling_past(df, "_n", params.level_window_days, "sum", 0, g)
+    level = (_rolling_past(df, "_y", params.level_window_days, "sum", 0, g) / n_hist).where(
         (n_hist >= params.min_history) & median.notna()
     )
     df["n_history"] = n_hist

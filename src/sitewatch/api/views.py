@@ -1,4 +1,4 @@
-"""Pure helpers behind the routes: baseline bands, evidence scene pairs, detection filters."""
+"""Pure helpers behind the routes: baseline bands and detection filters."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from functools import lru_cache
 
 import numpy as np
 import shapely
-from shapely.geometry.base import BaseGeometry
 
 from sitewatch.analytics.baseline import score_observations
 from sitewatch.analytics.series import counts_frame
-from sitewatch.counts.coverage import observed_fraction
-from sitewatch.model import Alert, Count, Detection, Scene
-from sitewatch.report.chips import comparable_before
+from sitewatch.model import Count, Detection
 
 #: (zone_id, cls, date) -> (expected, lo, hi)
 Bands = dict[tuple[str, str, dt.date], tuple[float, float, float]]
@@ -42,29 +39,9 @@ def baseline_bands(counts: tuple[Count, ...]) -> Bands:
     return out
 
 
-def evidence_pair(scenes: Sequence[Scene], alert: Alert, geom: BaseGeometry) -> tuple[Scene | None, Scene | None]:
-    """(before, after) scenes of ``geom`` for ``alert``, picked as the HTML report picks them.
-
-    ``after`` is the scene during the alert that sees most of the zone; ``before`` an
-    earlier comparable one (:func:`sitewatch.report.chips.comparable_before`).
-    """
-    during = [s for s in scenes if alert.start <= s.acquired.date() <= alert.end]
-    after = max(during, key=lambda s: (observed_fraction(geom, s.valid), s.acquired), default=None)
-    before = comparable_before(scenes, after, geom) if after else None
-    return before, after
-
-
 def filter_bbox(detections: Sequence[Detection], bbox: tuple[float, float, float, float]) -> list[Detection]:
     """Detections whose ground polygon intersects ``bbox`` (minx, miny, maxx, maxy; EPSG:4326)."""
     if not detections:
         return []
     hits = shapely.intersects(np.array([d.geometry for d in detections]), shapely.box(*bbox))
     return [d for d, hit in zip(detections, hits.tolist(), strict=True) if hit]
-
-
-def main_detector(detections: Sequence[Detection]) -> str | None:
-    """The detector with most detections (the one whose boxes are drawn)."""
-    tally: dict[str, int] = {}
-    for d in detections:
-        tally[d.detector] = tally.get(d.detector, 0) + 1
-    return max(sorted(tally), key=tally.__getitem__, default=None)

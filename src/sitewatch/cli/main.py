@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "report",
     "evaluate",
     "demo",
+    "serve",
+    "users",
 )
 
 app = typer.Typer(

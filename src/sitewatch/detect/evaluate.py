@@ -187,7 +187,10 @@ def _image_gsd(
 
 def _detect_degraded(ds: Any, detector: Detector, gsd: float, target: float, tile_size: int | None) -> Any:
     """Detect on the image resampled to the coarser ``target`` GSD; boxes in original pixels."""
+    import warnings
+
     import cv2
+    from rasterio.errors import NotGeoreferencedWarning
     from rasterio.io import MemoryFile
 
     from sitewatch.detect.slicing import detect_pixels
@@ -205,7 +208,8 @@ def _detect_degraded(ds: Any, detector: Detector, gsd: float, target: float, til
         "count": len(bands),
         "dtype": small.dtype.name,
     }
-    with MemoryFile() as mem, mem.open(**profile) as out:
+    with warnings.catch_warnings(), MemoryFile() as mem, mem.open(**profile) as out:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a plain in-memory copy
         out.write(np.moveaxis(small, -1, 0))
         found = detect_pixels(out, detector, gsd=target, tile_size=tile_size)
     return found.shifted(0, 0, scale=ds.width / small.shape[1])

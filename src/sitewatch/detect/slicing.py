@@ -362,8 +362,8 @@ def detect_pixels(
     size = tile_size or detector.tile_size
     shape = tile_shape_for(region, scale, size)
     ov = DEFAULT_OVERLAP if overlap is None else overlap
-    if not 0 <= ov < min(shape) // 2 + 1:
-        raise ImageError(f"overlap {ov} px does not fit {shape[1]} px tiles", path=path, fix="use a smaller --overlap")
+    if not 0 <= ov <= size // 2:
+        raise ImageError(f"overlap {ov} px does not fit {size} px tiles", path=path, fix="use a smaller --overlap")
     tiles = plan_tiles(region, (ds.width, ds.height), scale, shape, min(ov, min(shape) // 2))
     if aoi_pixels is not None:
         tiles = [t for t in tiles if aoi_pixels.intersects(shapely_box(*t.bounds))]

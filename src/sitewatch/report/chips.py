@@ -23,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from sitewatch.counts.coverage import observed_fraction
 from sitewatch.imagery.raster import geometry_to_pixels, open_raster, read_rgb, window_for_geometry
-from sitewatch.model import Detection, PixelBox, Scene
+from sitewatch.model import Alert, Detection, PixelBox, Scene
 from sitewatch.report.figures import InlineImage, class_rgb
 
 #: Long side of the site map thumbnail and of alert chips, in pixels.
@@ -122,6 +122,18 @@ def comparable_before(scenes: Iterable[Scene], after: Scene, geom_4326: BaseGeom
         candidates,
         key=lambda s: (s.sensor != after.sensor, round(abs(s.gsd - after.gsd), 2), -s.acquired.timestamp()),
     )
+
+
+def evidence_pair(scenes: Sequence[Scene], alert: Alert, geom: BaseGeometry) -> tuple[Scene | None, Scene | None]:
+    """(before, after) scenes of ``geom`` for ``alert``, picked as the HTML report picks them.
+
+    ``after`` is the scene during the alert that sees most of the zone; ``before`` an
+    earlier comparable one (:func:`comparable_before`).
+    """
+    during = [s for s in scenes if alert.start <= s.acquired.date() <= alert.end]
+    after = max(during, key=lambda s: (observed_fraction(geom, s.valid), s.acquired), default=None)
+    before = comparable_before(scenes, after, geom) if after else None
+    return before, after
 
 
 def annotate(

@@ -22,7 +22,6 @@ from shapely.geometry.base import BaseGeometry
 from sitewatch import __version__
 from sitewatch.analytics.series import ALL_CLASSES
 from sitewatch.api.views import baseline_bands as bands_by_day
-from sitewatch.api.views import evidence_pair
 from sitewatch.errors import ImageError
 from sitewatch.model import CLASSES, Alert, Count, Detection, Event, Scene, Site
 from sitewatch.planning.gaps import MIN_GAP, coverage_gaps, gap_sentence
@@ -247,7 +246,7 @@ def _alert_view(
     panels = []
     for zone_id in zone_ids[:MAX_ALERT_ZONES]:
         geom = zone_geometry(site, zone_id)
-        before, after = evidence_pair(scenes, alert, geom)
+        before, after = chips.evidence_pair(scenes, alert, geom)
         panels.append(
             {
                 "zone": _label(site, zone_id),

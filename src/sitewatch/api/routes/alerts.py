@@ -6,12 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
+from sitewatch.analytics.pipeline import choose_detector
 from sitewatch.api.deps import AccountsDep, SitesDep, StoreDep
 from sitewatch.api.schemas import IMAGE_ERRORS, WRITE_ERRORS, AlertOut, ChipOut, EvidencePanel, NoteIn, NoteOut
 from sitewatch.api.security import Analyst, Viewer
-from sitewatch.api.views import evidence_pair, main_detector
 from sitewatch.model import Alert, Scene, Site
 from sitewatch.report import chips
+from sitewatch.report.chips import evidence_pair
 from sitewatch.report.html import zone_geometry
 
 router = APIRouter(tags=["alerts"], responses={**WRITE_ERRORS, **IMAGE_ERRORS})
@@ -100,7 +101,7 @@ def evidence_chip(
     if crop is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"scene {scene.id!r} does not overlap zone {zone_id!r}")
     found = store.list_detections(scene_id=scene.id)
-    detector = main_detector(found)
+    detector = choose_detector(found)
     boxes = [
         d
         for d in found

@@ -162,7 +162,7 @@ Exported to ONNX opset {OPSET}; inference needs only onnxruntime.
 ## Data
 {sources}
 
-Validation: {", ".join(f"`{s.get('annotations')}`" for s in cfg["val"]) or "none"}. GSD of the
+Validation: {", ".join(f"`{s.get('annotations') or s.get('options')}`" for s in cfg["val"]) or "none"}. GSD of the
 shared sets is estimated per image from the median car-box length (4.6 m car), since neither
 states it. Licences: SIMD and FAIR1M unknown (research/evaluation only), KIT AIS CC-BY 3.0.
 
