@@ -51,8 +51,16 @@ def _serve(url: str, port: int, workers: int) -> None:
     # The benchmark measures throughput, not the limiter: lift the per-key rate limit.
     os.environ[ENV_DB] = url
     os.environ[ENV_SETTINGS] = ApiSettings(rate_per_second=1e9, rate_burst=10**9).to_json()
-    uvicorn.run("sitewatch.api.app:app_from_env", factory=True, host="127.0.0.1", port=port, workers=workers,
-                log_level="warning", access_log=False, timeout_worker_healthcheck=120)
+    uvicorn.run(
+        "sitewatch.api.app:app_from_env",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_worker_healthcheck=120,
+    )
 
 
 def _free_port() -> int:
@@ -126,10 +134,17 @@ async def _load(
         await asyncio.gather(*(worker(c) for c in per))
         wall, cpu = time.perf_counter() - t0, _cpu_seconds(server) - cpu0
     ms = np.array(latencies) * 1000
-    return {"requests": n, "errors": errors, "concurrency": concurrency, "seconds": round(wall, 3),
-            "per_s": round(n / wall, 1), "p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p99_ms": round(float(np.percentile(ms, 99)), 2), "server_cpu_ms_per_request": round(1000 * cpu / n, 3),
-            "per_s_per_server_core": round(n / cpu, 1) if cpu else None}
+    return {
+        "requests": n,
+        "errors": errors,
+        "concurrency": concurrency,
+        "seconds": round(wall, 3),
+        "per_s": round(n / wall, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "server_cpu_ms_per_request": round(1000 * cpu / n, 3),
+        "per_s_per_server_core": round(n / cpu, 1) if cpu else None,
+    }
 
 
 def _tile_paths(url: str, zoom: int) -> list[str]:
@@ -170,8 +185,11 @@ def _count_paths(url: str) -> tuple[list[str], dict[str, float]]:
     finally:
         store.close()
     paths = [f"/api/v1/sites/{s}/counts?zone_id={z}&cls={c}" for s, z, c in keys]
-    floor = {"queries": len(times), "p50_ms": round(float(np.percentile(times, 50)), 3),
-             "p99_ms": round(float(np.percentile(times, 99)), 3)}
+    floor = {
+        "queries": len(times),
+        "p50_ms": round(float(np.percentile(times, 50)), 3),
+        "p99_ms": round(float(np.percentile(times, 99)), 3),
+    }
     return paths, floor
 
 
@@ -203,8 +221,9 @@ def main() -> None:
             proc = psutil.Process(server.pid)
             asyncio.run(_load(base, key, count_paths + tile_paths[:20], 100, 4, proc))
             counts = asyncio.run(_load(base, key, count_paths, args.requests, args.concurrency, proc))
-            tiles = asyncio.run(_load(base, key, tile_paths, min(args.tile_requests, len(tile_paths)),
-                                      min(args.concurrency, 4), proc))
+            tiles = asyncio.run(
+                _load(base, key, tile_paths, min(args.tile_requests, len(tile_paths)), min(args.concurrency, 4), proc)
+            )
         finally:
             server.terminate()
             server.wait(10)

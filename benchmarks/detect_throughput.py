@@ -54,9 +54,20 @@ def make_scene(path: Path, size: int, seed: int = 0, rows: int | None = None) ->
     rng = np.random.default_rng(seed)
     base = cv2.GaussianBlur(rng.integers(60, 160, (1024, 2048, 3)).astype(np.uint8), (0, 0), 3)
     profile = {
-        "driver": "GTiff", "width": size, "height": size, "count": 3, "dtype": "uint8", "crs": CRS,
-        "transform": from_origin(350_000, 4_330_000, GSD, GSD), "tiled": True, "blockxsize": 512,
-        "blockysize": 512, "compress": "JPEG", "jpeg_quality": 90, "photometric": "YCBCR", "BIGTIFF": "YES",
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": CRS,
+        "transform": from_origin(350_000, 4_330_000, GSD, GSD),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "JPEG",
+        "jpeg_quality": 90,
+        "photometric": "YCBCR",
+        "BIGTIFF": "YES",
         "SPARSE_OK": "TRUE",
     }
     tmp = path.with_suffix(".partial.tif")
@@ -114,8 +125,13 @@ def _end_to_end(path: Path, detector: Any, window: int | None) -> dict[str, Any]
             n = len(detect_pixels(ds, detector, gsd=GSD, region=Window(0, 0, window, window)))
         area = _km2(window, window)
     s = time.perf_counter() - t
-    return {"seconds": round(s, 2), "km2": round(area, 3), "km2_per_h": round(area / s * 3600, 1),
-            "detections": n, "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "seconds": round(s, 2),
+        "km2": round(area, 3),
+        "km2_per_h": round(area / s * 3600, 1),
+        "detections": n,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def _strip(path: Path, detector: Any, rows: int) -> dict[str, Any]:
@@ -130,8 +146,13 @@ def _strip(path: Path, detector: Any, rows: int) -> dict[str, Any]:
         n = len(detect_pixels(ds, detector, gsd=GSD, region=Window(0, 0, ds.width, rows)))
         area = _km2(ds.width, rows)
     s = time.perf_counter() - t
-    return {"strip_px": [rows, "full width"], "seconds": round(s, 2), "km2_per_h": round(area / s * 3600, 1),
-            "detections": n, "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "strip_px": [rows, "full width"],
+        "seconds": round(s, 2),
+        "km2_per_h": round(area / s * 3600, 1),
+        "detections": n,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def _model_only(path: Path, detector: Any, n_tiles: int) -> dict[str, Any]:
@@ -162,8 +183,13 @@ def _model_only(path: Path, detector: Any, n_tiles: int) -> dict[str, Any]:
         detector.detect_batch(batch[i : i + DEFAULT_BATCH])
     per_tile = (time.perf_counter() - t) / len(batch)
     total = per_tile * len(tiles)
-    return {"tiles_timed": len(batch), "scene_tiles": len(tiles), "seconds_per_tile": round(per_tile, 4),
-            "km2_per_h": round(area / total * 3600, 1), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "tiles_timed": len(batch),
+        "scene_tiles": len(tiles),
+        "seconds_per_tile": round(per_tile, 4),
+        "km2_per_h": round(area / total * 3600, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def _sahi(path: Path, detector: Any, size: int) -> dict[str, Any]:
@@ -183,16 +209,27 @@ def _sahi(path: Path, detector: Any, size: int) -> dict[str, Any]:
     tile = round(detector.tile_size * scale)
     t = time.perf_counter()
     result = get_sliced_prediction(
-        image, model, slice_height=tile, slice_width=tile, overlap_height_ratio=DEFAULT_OVERLAP / detector.tile_size,
-        overlap_width_ratio=DEFAULT_OVERLAP / detector.tile_size, perform_standard_pred=False, verbose=0,
+        image,
+        model,
+        slice_height=tile,
+        slice_width=tile,
+        overlap_height_ratio=DEFAULT_OVERLAP / detector.tile_size,
+        overlap_width_ratio=DEFAULT_OVERLAP / detector.tile_size,
+        perform_standard_pred=False,
+        verbose=0,
     )
     s = time.perf_counter() - t
     ours = _end_to_end(path, detector, size)
     area = _km2(size, size)
-    return {"window_px": size, "seconds": round(s, 2), "km2_per_h": round(area / s * 3600, 1),
-            "detections": len(result.object_prediction_list), "pipeline_same_window": ours,
-            "note": "SAHI timed on an in-memory array (read not timed), one slice per model call, "
-                    "perform_standard_pred=False"}
+    return {
+        "window_px": size,
+        "seconds": round(s, 2),
+        "km2_per_h": round(area / s * 3600, 1),
+        "detections": len(result.object_prediction_list),
+        "pipeline_same_window": ours,
+        "note": "SAHI timed on an in-memory array (read not timed), one slice per model call, "
+        "perform_standard_pred=False",
+    }
 
 
 def _sahi_model(detector: Any) -> Any:
@@ -223,8 +260,11 @@ def _sahi_model(detector: Any) -> Any:
             preds = [
                 ObjectPrediction(
                     bbox=[b.x0 / scale, b.y0 / scale, b.x1 / scale, b.y1 / scale],
-                    category_id=detector.classes.index(b.cls), category_name=b.cls, score=b.score,
-                    shift_amount=shift, full_shape=full,
+                    category_id=detector.classes.index(b.cls),
+                    category_name=b.cls,
+                    score=b.score,
+                    shift_amount=shift,
+                    full_shape=full,
                 )
                 for b in boxes
             ]
@@ -235,8 +275,22 @@ def _sahi_model(detector: Any) -> Any:
 
 
 def _spawn(kind: str, path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--worker", kind, "--path", str(path), "--model", args.model,
-           "--tiles", str(args.tiles), "--sahi-size", str(args.sahi_size), "--strip-rows", str(args.strip_rows)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        kind,
+        "--path",
+        str(path),
+        "--model",
+        args.model,
+        "--tiles",
+        str(args.tiles),
+        "--sahi-size",
+        str(args.sahi_size),
+        "--strip-rows",
+        str(args.strip_rows),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -249,8 +303,12 @@ def main() -> None:
     p.add_argument("--rss-size", type=int, default=50_000, help="0 to skip the large-scene RSS run")
     p.add_argument("--sahi-size", type=int, default=4_000)
     p.add_argument("--tiles", type=int, default=48)
-    p.add_argument("--strip-rows", type=int, default=0,
-                   help="on the --rss-size scene, process only a full-width strip of this many rows (0: all)")
+    p.add_argument(
+        "--strip-rows",
+        type=int,
+        default=0,
+        help="on the --rss-size scene, process only a full-width strip of this many rows (0: all)",
+    )
     p.add_argument("--model", default="default")
     p.add_argument("--work", type=Path, default=Path("/tmp/sitewatch-bench"))
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -266,15 +324,21 @@ def main() -> None:
     scene = make_scene(args.work / f"scene-{args.size}.tif", args.size)
     made = time.perf_counter() - t
     report: dict[str, Any] = {
-        "simulated": True, "scene_px": args.size, "gsd_m": GSD, "cpus": os.cpu_count(), "model": args.model,
-        "scene_generation_s": round(made, 1), "targets": TARGETS,
+        "simulated": True,
+        "scene_px": args.size,
+        "gsd_m": GSD,
+        "cpus": os.cpu_count(),
+        "model": args.model,
+        "scene_generation_s": round(made, 1),
+        "targets": TARGETS,
     }
     for kind in ("end_to_end", "model_only", "sahi"):
         report[kind] = _spawn(kind, scene, args)
     if args.rss_size:
         rows = args.strip_rows or None
-        big = make_scene(args.work / f"scene-{args.rss_size}{f'-strip{rows}' if rows else ''}.tif", args.rss_size,
-                         rows=rows)
+        big = make_scene(
+            args.work / f"scene-{args.rss_size}{f'-strip{rows}' if rows else ''}.tif", args.rss_size, rows=rows
+        )
         report["rss_large"] = {"scene_px": args.rss_size, **_spawn("strip" if rows else "end_to_end", big, args)}
     e2e, model, sahi = report["end_to_end"], report["model_only"], report["sahi"]
     if "km2_per_h" in e2e and "km2_per_h" in model:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sitewatch.analytics.alerts import NB_CUSUM, alarm_days, alert_id, build_alerts
-from sitewatch.analytics.baseline import _rolling_past, capped_cusum, score_observations
+from sitewatch.analytics.baseline import BaselineParams, _rolling_past, capped_cusum, score_observations
 from sitewatch.analytics.series import series_observations, with_zone_totals
 from sitewatch.analytics.synthetic import Uptick, synthetic_observations
 
@@ -161,3 +161,29 @@ def test_negative_binomial_helpers_match_scipy() -> None:
     np.testing.assert_allclose(nb_upper_tail(x, m, r), nbinom.sf(x - 1, r, p), rtol=1e-7, atol=1e-14)
     shifted = nbinom.logpmf(x, r, r / (r + 3 * m)) - nbinom.logpmf(x, r, p)
     np.testing.assert_allclose(nb_shift_llr(x, m, r, 3.0), shifted, rtol=1e-7, atol=1e-9)
+
+
+def test_guarded_rolling_leaves_out_the_most_recent_days() -> None:
+    """With a guard band the window is [t − guard − days, t − guard): compare with pandas on shifted dates."""
+    rng = np.random.default_rng(2)
+    days = np.sort(rng.choice(300, 80, replace=False))
+    df = pd.DataFrame(
+        {"gid": 0, "date": pd.Timestamp("2023-01-01") + pd.to_timedelta(days, unit="D"), "v": rng.poisson(5, 80)}
+    )
+    df["v"] = df["v"].astype(float)
+    ours = _rolling_past(df, "v", 20, "sum", 1, guard=6)
+    lo, hi = df["date"] - pd.Timedelta(days=26), df["date"] - pd.Timedelta(days=6)
+    expected = [df.loc[(df["date"] >= a) & (df["date"] < b), "v"] for a, b in zip(lo, hi, strict=True)]
+    np.testing.assert_allclose(ours.to_numpy(), [e.sum() if len(e) else np.nan for e in expected], equal_nan=True)
+
+
+def test_guard_band_keeps_a_slow_ramp_out_of_its_own_baseline() -> None:
+    """Ten days into a ramp, a 10-day guard band still sees the pre-ramp level only; no guard does not."""
+    dates = pd.Series(pd.date_range("2023-01-01", periods=120, freq="D"))
+    values = np.r_[np.full(100, 10.0), np.linspace(12, 50, 20)]
+    obs = series_observations(dates, pd.Series(values))
+    plain = score_observations(obs, BaselineParams(guard_days=0))
+    guarded = score_observations(obs, BaselineParams(guard_days=10))
+    day = obs.index[109]
+    assert guarded.loc[day, "mu"] == pytest.approx(10.0, rel=0.05)  # the weekday factor sees the ramp
+    assert plain.loc[day, "mu"] > 11.0

@@ -48,9 +48,19 @@ def _ground(col0: float, row0: float, col1: float, row1: float) -> shapely.Polyg
 def write_scene(path: Path, rng: np.random.Generator) -> None:
     data = rng.integers(60, 200, size=(3, SIZE, SIZE), dtype=np.uint8)
     data[:, :, :NODATA_COLS] = 0  # a nodata strip on the west edge, reaching into the AOI
-    profile = {"driver": "GTiff", "width": SIZE, "height": SIZE, "count": 3, "dtype": "uint8", "crs": CRS,
-               "transform": from_origin(*ORIGIN, GSD, GSD), "nodata": 0, "tiled": True, "blockxsize": 64,
-               "blockysize": 64}
+    profile = {
+        "driver": "GTiff",
+        "width": SIZE,
+        "height": SIZE,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": CRS,
+        "transform": from_origin(*ORIGIN, GSD, GSD),
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": 64,
+        "blockysize": 64,
+    }
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(data)
         ds.build_overviews([2, 4], rasterio.enums.Resampling.average)
@@ -61,8 +71,10 @@ def build_world(root: Path, *, n_scenes: int = 12, seed: int = 0) -> World:
     rng = np.random.default_rng(seed)
     url = f"sqlite:///{root / 'store.db'}"
     aoi = _ground(20, 20, 180, 180)
-    zones = (Zone("pad", "Launch pad", "pad", _ground(30, 30, 100, 100)),
-             Zone("park", "Car park", "car_park", _ground(110, 110, 170, 170)))
+    zones = (
+        Zone("pad", "Launch pad", "pad", _ground(30, 30, 100, 100)),
+        Zone("park", "Car park", "car_park", _ground(110, 110, 170, 170)),
+    )
     site = Site("test-site", "Test site", aoi, zones, "KP", "generated for tests", simulated=True)
     footprint = _ground(0, 0, SIZE, SIZE)
     valid = _ground(NODATA_COLS, 0, SIZE, SIZE)
@@ -73,9 +85,21 @@ def build_world(root: Path, *, n_scenes: int = 12, seed: int = 0) -> World:
     for i in range(n_scenes):
         path = root / f"scene-{i:02d}.tif"
         write_scene(path, rng)
-        scene = Scene(f"scene-{i:02d}", str(path), dt.datetime.combine(START + dt.timedelta(days=7 * i),
-                      dt.time(2, 0), dt.UTC), "WorldView-3", GSD, CRS, footprint, valid, f"hash-{seed}-{i}",
-                      SIZE, SIZE, 3, simulated=True)
+        scene = Scene(
+            f"scene-{i:02d}",
+            str(path),
+            dt.datetime.combine(START + dt.timedelta(days=7 * i), dt.time(2, 0), dt.UTC),
+            "WorldView-3",
+            GSD,
+            CRS,
+            footprint,
+            valid,
+            f"hash-{seed}-{i}",
+            SIZE,
+            SIZE,
+            3,
+            simulated=True,
+        )
         store.add_scene(scene, [site.id])
         scenes.append(scene)
         # Busier in the last three scenes: that is what the alert is about.
@@ -84,23 +108,58 @@ def build_world(root: Path, *, n_scenes: int = 12, seed: int = 0) -> World:
         for k in range(n_trucks):
             c, r = 35 + (k % 6) * 10, 35 + (k // 6) * 10
             box = (float(c), float(r), float(c + 8), float(r + 4))
-            dets.append(Detection(scene.id, "truck", 0.9, box, pixel_box_to_polygon(transform, CRS, box),
-                                  "test@1", site.id, "pad"))
+            dets.append(
+                Detection(
+                    scene.id, "truck", 0.9, box, pixel_box_to_polygon(transform, CRS, box), "test@1", site.id, "pad"
+                )
+            )
         store.replace_detections(scene.id, "test@1", dets)
         day = scene.acquired.date()
-        counts.append(Count(site.id, "pad", "truck", day, scene.id, n_trucks, 1.0, float(n_trucks),
-                            max(0.0, n_trucks - 2.0), n_trucks + 2.0))
+        counts.append(
+            Count(
+                site.id,
+                "pad",
+                "truck",
+                day,
+                scene.id,
+                n_trucks,
+                1.0,
+                float(n_trucks),
+                max(0.0, n_trucks - 2.0),
+                n_trucks + 2.0,
+            )
+        )
         counts.append(Count(site.id, "park", "car", day, scene.id, 3, 1.0, 3.0, 1.0, 5.0))
     store.replace_counts(site.id, counts)
     last = scenes[-3].acquired.date(), scenes[-1].acquired.date()
-    alert = Alert("alert-1", site.id, last[0], last[1], 4.2, "high", ("pad",), ("truck",),
-                  "Trucks on the pad well above the baseline for three scenes.", ("scene-11",),
-                  (Hypothesis("test preparation", 0.6, "pattern seen before tests"),
-                   Hypothesis("routine maintenance", 0.3, "")),
-                  ("The site may stage activity knowing it is watched.",))
+    alert = Alert(
+        "alert-1",
+        site.id,
+        last[0],
+        last[1],
+        4.2,
+        "high",
+        ("pad",),
+        ("truck",),
+        "Trucks on the pad well above the baseline for three scenes.",
+        ("scene-11",),
+        (Hypothesis("test preparation", 0.6, "pattern seen before tests"), Hypothesis("routine maintenance", 0.3, "")),
+        ("The site may stage activity knowing it is watched.",),
+    )
     store.replace_alerts(site.id, [alert])
-    store.upsert_events([Event("ev-1", last[1] + dt.timedelta(days=3), "missile_test", "simulation", site.id,
-                               description="simulated test", simulated=True)])
+    store.upsert_events(
+        [
+            Event(
+                "ev-1",
+                last[1] + dt.timedelta(days=3),
+                "missile_test",
+                "simulation",
+                site.id,
+                description="simulated test",
+                simulated=True,
+            )
+        ]
+    )
     store.close()
     return World(url, site, tuple(scenes), alert)
 

@@ -62,10 +62,17 @@ def browser() -> Iterator[object]:
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1100",
-                "--disable-background-networking", "--no-first-run", "--disable-extensions",
-                # Any host but loopback fails to resolve: a stray CDN or tile request cannot succeed.
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1100",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--disable-extensions",
+        # Any host but loopback fails to resolve: a stray CDN or tile request cannot succeed.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
@@ -99,7 +106,10 @@ def test_dashboard_end_to_end(server: str, browser: object, world: World) -> Non
 
     d.execute_script(  # type: ignore[attr-defined]
         "const f = document.getElementById('login-form'); f.username.value = arguments[0];"
-        "f.password.value = arguments[1]; f.requestSubmit();", "analyst", PASSWORD)
+        "f.password.value = arguments[1]; f.requestSubmit();",
+        "analyst",
+        PASSWORD,
+    )
     _wait(d, "document.querySelector('#sites a.site-link')")
     assert d.execute_script("return document.querySelector('#sites').textContent").count("SIMULATED") == 1  # type: ignore[attr-defined]
     _shot(d, "2-sites")
@@ -107,7 +117,8 @@ def test_dashboard_end_to_end(server: str, browser: object, world: World) -> Non
     d.execute_script("document.querySelector('#sites a.site-link').click()")  # type: ignore[attr-defined]
     _wait(d, "document.querySelectorAll('#timelines .timeline canvas').length >= 2")
     points = d.execute_script(  # type: ignore[attr-defined]
-        "return [...document.querySelectorAll('#timelines .timeline')].map(e => Number(e.dataset.points))")
+        "return [...document.querySelectorAll('#timelines .timeline')].map(e => Number(e.dataset.points))"
+    )
     assert points == [len(world.scenes)] * 2, points  # car park/car and pad/truck, one point per scene
     _wait(d, "document.getElementById('scene-label').textContent.includes('detection(s)')")
     label = d.execute_script("return document.getElementById('scene-label').textContent")  # type: ignore[attr-defined]
@@ -121,8 +132,11 @@ def test_dashboard_end_to_end(server: str, browser: object, world: World) -> Non
     d.execute_script("document.querySelector('#alerts a.alert-link').click()")  # type: ignore[attr-defined]
     _wait(d, "document.getElementById('explanation')")
     assert world.alert.explanation in d.execute_script("return document.getElementById('explanation').textContent")  # type: ignore[attr-defined]
-    _wait(d, "[...document.querySelectorAll('#chips img.evidence')].length >= 2 && "
-             "[...document.querySelectorAll('#chips img.evidence')].every(i => i.complete && i.naturalWidth > 0)")
+    _wait(
+        d,
+        "[...document.querySelectorAll('#chips img.evidence')].length >= 2 && "
+        "[...document.querySelectorAll('#chips img.evidence')].every(i => i.complete && i.naturalWidth > 0)",
+    )
     _shot(d, "4-alert")
 
     errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]  # type: ignore[attr-defined]

@@ -19,8 +19,11 @@ def _app() -> typer.Typer:
 def test_users_add_list_and_key(tmp_path):
     db = str(tmp_path / "s.db")
     runner = CliRunner()
-    r = runner.invoke(_app(), ["users", "add", "alice", "--role", "admin", "--password-stdin", "--db", db],
-                      input="a long enough password\n")
+    r = runner.invoke(
+        _app(),
+        ["users", "add", "alice", "--role", "admin", "--password-stdin", "--db", db],
+        input="a long enough password\n",
+    )
     assert r.exit_code == 0, r.output
     assert "Added user alice with role admin" in r.output
 
@@ -30,8 +33,11 @@ def test_users_add_list_and_key(tmp_path):
     r = runner.invoke(_app(), ["users", "add", "bob", "--password-stdin", "--db", db], input="short\n")
     assert r.exit_code == 1 and "shorter than 10" in r.output
 
-    r = runner.invoke(_app(), ["users", "add", "carol", "--role", "boss", "--password-stdin", "--db", db],
-                      input="a long enough password\n")
+    r = runner.invoke(
+        _app(),
+        ["users", "add", "carol", "--role", "boss", "--password-stdin", "--db", db],
+        input="a long enough password\n",
+    )
     assert r.exit_code == 1 and "unknown role 'boss'" in r.output
 
     r = runner.invoke(_app(), ["users", "list", "--json", "--db", db])

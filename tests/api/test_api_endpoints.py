@@ -67,8 +67,12 @@ def test_sites_create_and_update_round_trip(client, keys, world):
 
 
 def test_invalid_geojson_is_a_422_naming_the_problem(client, keys):
-    bad = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"id": "x"},
-                                                       "geometry": {"type": "Point", "coordinates": [0, 0]}}]}
+    bad = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"id": "x"}, "geometry": {"type": "Point", "coordinates": [0, 0]}}
+        ],
+    }
     r = client.post("/api/v1/sites", json=bad, headers={"X-API-Key": keys.analyst})
     assert r.status_code == 400
     assert r.json()["detail"] == (
@@ -129,8 +133,11 @@ def test_counts_series_with_baseline(client, keys, world):
 def test_alerts_ack_and_comment(client, keys, world):
     alerts = _get(client, keys.viewer, "/alerts", site_id=world.site.id)
     assert [a["id"] for a in alerts] == [world.alert.id]
-    assert alerts[0]["hypotheses"][0] == {"name": "test preparation", "confidence": 0.6,
-                                          "rationale": "pattern seen before tests"}
+    assert alerts[0]["hypotheses"][0] == {
+        "name": "test preparation",
+        "confidence": 0.6,
+        "rationale": "pattern seen before tests",
+    }
     h = {"X-API-Key": keys.analyst}
     path = f"/api/v1/alerts/{world.alert.id}"
     assert client.post(f"{path}/comments", json={"text": "looks real"}, headers=h).status_code == 201
@@ -152,8 +159,12 @@ def test_alert_evidence_chips_are_jpegs_of_the_zone(client, keys, world):
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     img = Image.open(io.BytesIO(r.content))
     assert min(img.size) >= 100
-    assert client.get(f"/api/v1/alerts/{world.alert.id}/evidence/park/after.jpg",
-                      headers={"X-API-Key": keys.viewer}).status_code == 404  # not a zone of the alert
+    assert (
+        client.get(
+            f"/api/v1/alerts/{world.alert.id}/evidence/park/after.jpg", headers={"X-API-Key": keys.viewer}
+        ).status_code
+        == 404
+    )  # not a zone of the alert
 
 
 def test_events_filter(client, keys, world):
@@ -172,8 +183,9 @@ def test_thumbnail_and_tiles(client, keys, world):
 
     c = world.site.aoi.centroid
     x, y = _tile_of(c.x, c.y, 19)
-    r = client.get(f"/api/v1/scenes/{world.scenes[0].id}/tiles/19/{x}/{y}.png", headers=h,
-                   params={"site_id": world.site.id})
+    r = client.get(
+        f"/api/v1/scenes/{world.scenes[0].id}/tiles/19/{x}/{y}.png", headers=h, params={"site_id": world.site.id}
+    )
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     tile = np.asarray(Image.open(io.BytesIO(r.content)))
     assert tile.shape == (256, 256, 4)
@@ -188,8 +200,12 @@ def test_thumbnail_and_tiles(client, keys, world):
 
 
 def test_tile_bounds_cover_the_world():
-    assert tile_bounds(0, 0, 0) == (-math.pi * 6378137.0, -math.pi * 6378137.0, math.pi * 6378137.0,
-                                    math.pi * 6378137.0)
+    assert tile_bounds(0, 0, 0) == (
+        -math.pi * 6378137.0,
+        -math.pi * 6378137.0,
+        math.pi * 6378137.0,
+        math.pi * 6378137.0,
+    )
     minx, miny, maxx, maxy = tile_bounds(1, 1, 0)
     assert minx == 0 and miny == 0 and maxx > 0 and maxy > 0
 

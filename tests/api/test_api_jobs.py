@@ -24,8 +24,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
     inbox = root / "inbox"
     inbox.mkdir()
     write_scene(inbox / "new.tif", np.random.default_rng(9))
-    sidecar = {"sitewatch_sidecar": 1, "id": "new", "acquired": "2024-06-01T02:00:00Z", "sensor": "WorldView-3",
-               "simulated": True}
+    sidecar = {
+        "sitewatch_sidecar": 1,
+        "id": "new",
+        "acquired": "2024-06-01T02:00:00Z",
+        "sensor": "WorldView-3",
+        "simulated": True,
+    }
     (inbox / "new.json").write_text(json.dumps(sidecar))
     app = create_app(world.url, settings=ApiSettings(ingest_root=str(inbox), rate_per_second=1000, rate_burst=1000))
     with TestClient(app) as client:
@@ -44,8 +49,9 @@ def _wait(client: TestClient, key: str, job_id: str, timeout: float = 120) -> di
 
 def test_analyze_job_runs_the_pipeline(setup):
     client, world, keys = setup
-    r = client.post("/api/v1/jobs", json={"kind": "analyze", "site_ids": [world.site.id]},
-                    headers={"X-API-Key": keys.analyst})
+    r = client.post(
+        "/api/v1/jobs", json={"kind": "analyze", "site_ids": [world.site.id]}, headers={"X-API-Key": keys.analyst}
+    )
     assert r.status_code == 202 and r.json()["status"] in ("queued", "running", "done")
     job = _wait(client, keys.viewer, r.json()["id"])
     assert job["status"] == "done", job["error"]
@@ -66,8 +72,11 @@ def test_detect_job_with_the_simple_detector(setup):
 def test_ingest_job_reads_only_inside_the_ingest_root(setup):
     client, _, keys = setup
     h = {"X-API-Key": keys.analyst}
-    job = _wait(client, keys.viewer, client.post("/api/v1/jobs", json={"kind": "ingest", "paths": ["new.tif"]},
-                                                 headers=h).json()["id"])
+    job = _wait(
+        client,
+        keys.viewer,
+        client.post("/api/v1/jobs", json={"kind": "ingest", "paths": ["new.tif"]}, headers=h).json()["id"],
+    )
     assert job["status"] == "done", job["error"]
     assert (job["result"]["added"], job["result"]["failed"]) == (1, 0), job["result"]
     scenes = client.get("/api/v1/scenes", params={"site_id": "test-site"}, headers=h).json()
@@ -83,14 +92,16 @@ def test_jobs_need_an_analyst_and_known_sites(setup):
     assert r.status_code == 403
     r = client.post("/api/v1/jobs", json={"kind": "analyze", "site_ids": ["nope"]}, headers={"X-API-Key": keys.analyst})
     assert r.status_code == 404
-    r = client.post("/api/v1/jobs", json={"kind": "detect", "detector": "/tmp/evil.onnx"},
-                    headers={"X-API-Key": keys.analyst})
+    r = client.post(
+        "/api/v1/jobs", json={"kind": "detect", "detector": "/tmp/evil.onnx"}, headers={"X-API-Key": keys.analyst}
+    )
     assert r.status_code == 422  # only the bundled detectors, by name
     assert client.get("/api/v1/jobs/nope", headers={"X-API-Key": keys.viewer}).status_code == 404
 
 
 def test_ingest_is_off_without_a_root(world, keys):
     with TestClient(create_app(world.url)) as client:
-        r = client.post("/api/v1/jobs", json={"kind": "ingest", "paths": ["x.tif"]},
-                        headers={"X-API-Key": keys.analyst})
+        r = client.post(
+            "/api/v1/jobs", json={"kind": "ingest", "paths": ["x.tif"]}, headers={"X-API-Key": keys.analyst}
+        )
     assert r.status_code == 400 and "--ingest-root" in r.json()["detail"]

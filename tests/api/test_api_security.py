@@ -13,8 +13,18 @@ from sitewatch.api.app import create_app
 from sitewatch.api.settings import ApiSettings
 
 PASSWORD = "correct horse battery"  # as in conftest.add_users
-PARAMS = {"site_id": "test-site", "scene_id": "scene-00", "alert_id": "alert-1", "zone_id": "pad", "role": "after",
-          "z": "19", "x": "1", "y": "1", "name": "viewer", "job_id": "abc"}
+PARAMS = {
+    "site_id": "test-site",
+    "scene_id": "scene-00",
+    "alert_id": "alert-1",
+    "zone_id": "pad",
+    "role": "after",
+    "z": "19",
+    "x": "1",
+    "y": "1",
+    "name": "viewer",
+    "job_id": "abc",
+}
 
 
 def _routes(client: TestClient, method: str) -> list[str]:
@@ -55,16 +65,28 @@ def test_only_admins_manage_accounts(client, keys):
         assert client.get("/api/v1/users", headers={"X-API-Key": key}).status_code == 403
         assert client.get("/api/v1/audit", headers={"X-API-Key": key}).status_code == 403
     admin = {"X-API-Key": keys.admin}
-    r = client.post("/api/v1/users", json={"name": "newbie", "password": "long enough pw", "role": "viewer"},
-                    headers=admin)
+    r = client.post(
+        "/api/v1/users", json={"name": "newbie", "password": "long enough pw", "role": "viewer"}, headers=admin
+    )
     assert r.status_code == 201
     key = client.post("/api/v1/users/newbie/keys", headers=admin).json()["key"]
-    assert client.get("/api/v1/me", headers={"X-API-Key": key}).json() == {"user": "newbie", "role": "viewer",
-                                                                          "via": "key"}
-    assert client.post("/api/v1/users", json={"name": "x", "password": "short", "role": "viewer"},
-                       headers=admin).status_code == 422
-    assert client.post("/api/v1/users", json={"name": "y", "password": "long enough pw", "role": "god"},
-                       headers=admin).status_code == 422
+    assert client.get("/api/v1/me", headers={"X-API-Key": key}).json() == {
+        "user": "newbie",
+        "role": "viewer",
+        "via": "key",
+    }
+    assert (
+        client.post(
+            "/api/v1/users", json={"name": "x", "password": "short", "role": "viewer"}, headers=admin
+        ).status_code
+        == 422
+    )
+    assert (
+        client.post(
+            "/api/v1/users", json={"name": "y", "password": "long enough pw", "role": "god"}, headers=admin
+        ).status_code
+        == 422
+    )
 
 
 def test_writes_are_audited_with_user_and_status(client, keys):
@@ -105,11 +127,13 @@ def test_cookie_writes_from_another_origin_are_refused(client):
     r = client.post("/api/v1/login", json={"username": "analyst", "password": PASSWORD})
     assert r.status_code == 200
     try:
-        evil = client.post("/api/v1/alerts/alert-1/comments", json={"text": "csrf"},
-                           headers={"Origin": "https://evil.example"})
+        evil = client.post(
+            "/api/v1/alerts/alert-1/comments", json={"text": "csrf"}, headers={"Origin": "https://evil.example"}
+        )
         assert evil.status_code == 403
-        same = client.post("/api/v1/alerts/alert-1/comments", json={"text": "ok"},
-                           headers={"Origin": "http://testserver"})
+        same = client.post(
+            "/api/v1/alerts/alert-1/comments", json={"text": "ok"}, headers={"Origin": "http://testserver"}
+        )
         assert same.status_code == 201
     finally:
         client.post("/api/v1/logout")
@@ -117,24 +141,28 @@ def test_cookie_writes_from_another_origin_are_refused(client):
 
 
 def test_cors_is_closed_by_default(client, keys):
-    r = client.options("/api/v1/sites", headers={"Origin": "https://evil.example",
-                                                 "Access-Control-Request-Method": "GET"})
+    r = client.options(
+        "/api/v1/sites", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
     assert "access-control-allow-origin" not in r.headers
     r = client.get("/api/v1/sites", headers={"Origin": "https://evil.example", "X-API-Key": keys.viewer})
     assert "access-control-allow-origin" not in r.headers
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/scenes/..%2F..%2F..%2Fetc%2Fpasswd/thumbnail.png",
-    "/api/v1/scenes/%2Fetc%2Fpasswd/tiles/1/0/0.png",
-    "/api/v1/scenes/scene-00/tiles/1/..%2F..%2F/0.png",
-    "/api/v1/alerts/alert-1/evidence/..%2F..%2Fetc%2Fpasswd/after.jpg",
-    "/api/v1/alerts/alert-1/evidence/pad/..%2Fsecret.jpg",
-    "/static/..%2F..%2Fapi%2Fapp.py",
-    "/static/../api/app.py",
-    "/static/vendor/..%2F..%2F..%2Fapi%2Fapp.py",
-    "/static/vendor/%2Fetc%2Fpasswd",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/scenes/..%2F..%2F..%2Fetc%2Fpasswd/thumbnail.png",
+        "/api/v1/scenes/%2Fetc%2Fpasswd/tiles/1/0/0.png",
+        "/api/v1/scenes/scene-00/tiles/1/..%2F..%2F/0.png",
+        "/api/v1/alerts/alert-1/evidence/..%2F..%2Fetc%2Fpasswd/after.jpg",
+        "/api/v1/alerts/alert-1/evidence/pad/..%2Fsecret.jpg",
+        "/static/..%2F..%2Fapi%2Fapp.py",
+        "/static/../api/app.py",
+        "/static/vendor/..%2F..%2F..%2Fapi%2Fapp.py",
+        "/static/vendor/%2Fetc%2Fpasswd",
+    ],
+)
 def test_path_traversal_is_rejected(client, keys, path):
     r = client.get(path, headers={"X-API-Key": keys.viewer})
     assert r.status_code in (404, 422), (path, r.status_code)
@@ -178,8 +206,9 @@ def test_oversize_bodies_are_rejected(strict, keys):
         for _ in range(10):
             yield b"x" * 500
 
-    r = strict.post("/api/v1/sites", content=chunks(), headers={"X-API-Key": keys.analyst,
-                                                               "Content-Type": "application/json"})
+    r = strict.post(
+        "/api/v1/sites", content=chunks(), headers={"X-API-Key": keys.analyst, "Content-Type": "application/json"}
+    )
     assert r.status_code == 413
 
 

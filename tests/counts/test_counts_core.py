@@ -134,7 +134,9 @@ def test_unseen_zone_is_never_a_zero() -> None:
     site = site_with_two_zones()
     scene = make_scene(metric_box(-50, -50, 150, 150))  # the hall is outside
     hall = [c for c in compute_counts(site, scene, []) if c.zone_id == "hall"]
-    assert hall and all(not c.sufficient and c.observed_fraction == 0 and c.hi == float("inf") for c in hall)
+    assert hall and all(
+        not c.sufficient and c.observed_fraction == 0 and c.lo == c.estimate == c.hi == c.raw for c in hall
+    )
 
 
 def test_site_without_zones_counts_its_aoi() -> None:

@@ -68,8 +68,15 @@ def write_scene(
         data[:, r0:r1, c0:c1] = value
         px.append((float(c0), float(r0), float(c1), float(r1)))
     profile = {
-        "driver": "GTiff", "width": w, "height": h, "count": count, "dtype": dtype, "crs": CRS,
-        "transform": from_origin(ORIGIN[0], ORIGIN[1], gsd, gsd), "tiled": True, "blockxsize": 256,
+        "driver": "GTiff",
+        "width": w,
+        "height": h,
+        "count": count,
+        "dtype": dtype,
+        "crs": CRS,
+        "transform": from_origin(ORIGIN[0], ORIGIN[1], gsd, gsd),
+        "tiled": True,
+        "blockxsize": 256,
         "blockysize": 256,
     }
     if nodata_cols:

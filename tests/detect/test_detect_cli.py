@@ -62,8 +62,9 @@ def test_plain_png_gives_pixel_coordinates_with_a_warning(tmp_path: Path) -> Non
     img[50:55, 60:72] = 250
     cv2.imwrite(str(tmp_path / "plain.png"), img)
     out = tmp_path / "d.json"
-    res = CliRunner().invoke(app, ["detect", str(tmp_path / "plain.png"), "-o", str(out), "-f", "coco",
-                                   "--model", "simple"])
+    res = CliRunner().invoke(
+        app, ["detect", str(tmp_path / "plain.png"), "-o", str(out), "-f", "coco", "--model", "simple"]
+    )
     assert res.exit_code == 0, res.output
     assert "not georeferenced" in res.output
     coco = json.loads(out.read_text())
@@ -92,11 +93,27 @@ def test_evaluate_detector_json(tmp_path: Path) -> None:
         img[y : y + 5, x : x + 12] = 250
         anns.append({"id": k + 1, "image_id": 1, "category_id": 1, "bbox": [x, y, 12, 5], "area": 60, "iscrowd": 0})
     cv2.imwrite(str(tmp_path / "a.png"), img)
-    gt = {"images": [{"id": 1, "file_name": "a.png", "width": 300, "height": 300}], "annotations": anns,
-          "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "truck"}]}
+    gt = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 300, "height": 300}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "truck"}],
+    }
     (tmp_path / "gt.json").write_text(json.dumps(gt))
-    res = CliRunner().invoke(app, ["evaluate-detector", "--coco", str(tmp_path / "gt.json"), "--images",
-                                   str(tmp_path), "--gsd", "0.4", "--model", "simple", "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate-detector",
+            "--coco",
+            str(tmp_path / "gt.json"),
+            "--images",
+            str(tmp_path),
+            "--gsd",
+            "0.4",
+            "--model",
+            "simple",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.output)
     assert {"map50", "map50_95", "per_class", "count_mae"} <= set(metrics)

@@ -92,17 +92,31 @@ def _write_coco(folder: Path, n: int, rng: np.random.Generator) -> Path:
             w, h, cat = (12, 5, 1) if k % 2 else (24, 7, 2)
             x, y = int(rng.integers(2, 96 - w - 2)), 4 + 22 * k
             img[y : y + h, x : x + w] = 230
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cat, "bbox": [x, y, w, h],
-                         "area": w * h, "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": cat,
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
         cv2.imwrite(str(folder / f"im{i}.png"), img)
         images.append({"id": i + 1, "file_name": f"im{i}.png", "width": 96, "height": 96})
     path = folder.with_suffix(".json")
-    path.write_text(json.dumps({"images": images, "annotations": anns,
-                                "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "truck"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": anns,
+                "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "truck"}],
+            }
+        )
+    )
     return path
 
 
-@pytest.mark.slow
 def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from sitewatch.detect.onnx import OnnxDetector

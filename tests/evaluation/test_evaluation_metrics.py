@@ -74,12 +74,36 @@ def _alert(site: str, start: dt.date, end: dt.date) -> Alert:
 def test_alert_recall_precision_and_lead() -> None:
     episodes = pd.DataFrame(
         [
-            {"episode_id": "e1", "site_id": "s", "kind": "pre_event_ramp", "start": "2024-03-01",
-             "end": "2024-03-10", "zones": "z", "classes": "truck", "event_id": "ev1"},
-            {"episode_id": "e2", "site_id": "s", "kind": "pre_event_ramp", "start": "2024-06-01",
-             "end": "2024-06-10", "zones": "z", "classes": "truck", "event_id": "ev2"},
-            {"episode_id": "e3", "site_id": "s", "kind": "quiet", "start": "2024-08-01",
-             "end": "2024-08-20", "zones": "z", "classes": "truck", "event_id": None},
+            {
+                "episode_id": "e1",
+                "site_id": "s",
+                "kind": "pre_event_ramp",
+                "start": "2024-03-01",
+                "end": "2024-03-10",
+                "zones": "z",
+                "classes": "truck",
+                "event_id": "ev1",
+            },
+            {
+                "episode_id": "e2",
+                "site_id": "s",
+                "kind": "pre_event_ramp",
+                "start": "2024-06-01",
+                "end": "2024-06-10",
+                "zones": "z",
+                "classes": "truck",
+                "event_id": "ev2",
+            },
+            {
+                "episode_id": "e3",
+                "site_id": "s",
+                "kind": "quiet",
+                "start": "2024-08-01",
+                "end": "2024-08-20",
+                "zones": "z",
+                "classes": "truck",
+                "event_id": None,
+            },
         ]
     )
     events = pd.DataFrame([{"event_id": "ev1", "date": "2024-03-11"}, {"event_id": "ev2", "date": "2024-06-11"}])

@@ -77,8 +77,9 @@ def test_open_creates_schema_at_head_and_matches_the_tables(db_url: str) -> None
         # Other modules may own tables in the same database: compare only the store's own.
         # PostGIS-only GIST indexes (``gix_*``, migration 0003) are not in the portable metadata.
         ours = {
-            "include_name": lambda name, kind, _parent: (kind != "table" or name in metadata.tables)
-            and not (kind == "index" and str(name).startswith("gix_"))
+            "include_name": lambda name, kind, _parent: (
+                (kind != "table" or name in metadata.tables) and not (kind == "index" and str(name).startswith("gix_"))
+            )
         }
         ctx = MigrationContext.configure(conn, opts=ours)
         assert ctx.get_current_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()

@@ -28,8 +28,6 @@ from sitewatch.model import Alert, Event
 
 #: Alarms of this rule are the NB-CUSUM alerts whose leading hypothesis is a test or launch preparation.
 PRECURSOR_SUFFIX = "+precursor"
-import os
-_EXPLAINED = tuple(os.environ.get("EXPL","construction").split(","))
 
 
 @dataclass(frozen=True)
@@ -139,7 +137,7 @@ def _rule_alarms(
             explanation="",
         )
         kinds = {z: zone_kinds.get((site_id, z), "other") for z in zones}
-        keep.append(hypotheses(probe, kinds)[0].name not in _EXPLAINED)
+        keep.append(hypotheses(probe, kinds)[0].name == "test/launch preparation")
     out[rule.name + PRECURSOR_SUFFIX] = alarms[np.array(keep, dtype=bool)] if keep else alarms
     return out
 

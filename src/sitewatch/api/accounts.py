@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 
 from sitewatch.errors import InputError, NotFoundError
-from sitewatch.store.sql import _make_engine
+from sitewatch.store.sql import make_engine
 from sitewatch.store.types import UTCDateTime
 
 #: Roles in increasing order of power; each can do everything the ones before it can.
@@ -173,7 +173,7 @@ class Accounts:
     """Users, credentials, audit log and alert notes on the store's database."""
 
     def __init__(self, url: str, *, hasher: PasswordHasher | None = None) -> None:
-        self._engine: Engine = _make_engine(url)
+        self._engine: Engine = make_engine(url)
         self._hasher = hasher or PasswordHasher()
         # Verifying against this when the user is unknown keeps login time the same either way.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))

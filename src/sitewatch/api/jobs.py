@@ -63,8 +63,10 @@ def resolve_inputs(root: Path | None, paths: Sequence[str]) -> list[Path]:
     Refuses anything that escapes the root (``..``, absolute paths, symlinks out).
     """
     if root is None:
-        raise InputError("ingest through the API is off on this server",
-                         fix="start it with `sitewatch serve --ingest-root DIR`, or run `sitewatch ingest`")
+        raise InputError(
+            "ingest through the API is off on this server",
+            fix="start it with `sitewatch serve --ingest-root DIR`, or run `sitewatch ingest`",
+        )
     if not paths:
         raise InputError("no paths to ingest", fix="give files or folders relative to the ingest root")
     base = root.resolve()
@@ -130,10 +132,12 @@ class JobRunner:
             job.finished = dt.datetime.now(dt.UTC)
 
 
-def work_for(kind: str, *, site_ids: list[str] | None, detector: str | None, inputs: list[Path]
-             ) -> Callable[[Store, Callable[[int, int, str], None]], object]:
+def work_for(
+    kind: str, *, site_ids: list[str] | None, detector: str | None, inputs: list[Path]
+) -> Callable[[Store, Callable[[int, int, str], None]], object]:
     """The pipeline call a job of ``kind`` makes (imports deferred: they are heavy)."""
     if kind == "ingest":
+
         def ingest(store: Store, progress: Callable[[int, int, str], None]) -> object:
             from sitewatch.imagery.ingest import ingest_paths
 
@@ -141,6 +145,7 @@ def work_for(kind: str, *, site_ids: list[str] | None, detector: str | None, inp
 
         return ingest
     if kind == "detect":
+
         def detect(store: Store, progress: Callable[[int, int, str], None]) -> object:
             from sitewatch.detect import load_detector
             from sitewatch.detect.pipeline import detect_store
@@ -150,6 +155,7 @@ def work_for(kind: str, *, site_ids: list[str] | None, detector: str | None, inp
 
         return detect
     if kind == "analyze":
+
         def analyze(store: Store, progress: Callable[[int, int, str], None]) -> object:
             from sitewatch.analytics.pipeline import analyze_store
 

@@ -38,16 +38,29 @@ def html_to_pdf(html: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="sitewatch-pdf-") as tmp:
         src, out = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
         src.write_text(html, encoding="utf-8")
-        cmd = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-extensions",
-               "--disable-background-networking", "--no-first-run", f"--user-data-dir={tmp}/profile",
-               # The report is self-contained: refuse every host so nothing can be fetched.
-               "--host-resolver-rules=MAP * ~NOTFOUND", "--no-pdf-header-footer",
-               f"--print-to-pdf={out}", src.as_uri()]
+        cmd = [
+            exe,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={tmp}/profile",
+            # The report is self-contained: refuse every host so nothing can be fetched.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={out}",
+            src.as_uri(),
+        ]
         try:
             subprocess.run(cmd, capture_output=True, timeout=TIMEOUT_S, check=True)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-            raise ExportError(f"Chromium could not print the report ({type(exc).__name__})", path=exe,
-                              fix="check that this Chromium runs headless (try it with --headless=new)") from exc
+            raise ExportError(
+                f"Chromium could not print the report ({type(exc).__name__})",
+                path=exe,
+                fix="check that this Chromium runs headless (try it with --headless=new)",
+            ) from exc
         if not out.is_file() or out.stat().st_size == 0:
             raise ExportError("Chromium wrote no PDF", path=exe, fix="check that this Chromium runs headless")
         return out.read_bytes()

@@ -51,8 +51,9 @@ def encode_png(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bytes:
         img = np.dstack([img, np.where(alpha, 255, 0).astype(np.uint8)])
     # Fast deflate with run-length matching: tiles are made per request, and the transparent
     # margins outside the AOI are long runs.
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
-                                         cv2.IMWRITE_PNG_STRATEGY_RLE])
+    ok, buf = cv2.imencode(
+        ".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    )
     if not ok:  # pragma: no cover - OpenCV only fails on malformed arrays
         raise ValueError("PNG encoding failed")
     return buf.tobytes()
@@ -83,8 +84,15 @@ def render_tile(path: str | Path, z: int, x: int, y: int, *, clip: BaseGeometry 
         # by read_rgb costs no second warp.
         src_res = min(abs(ds.transform.a), abs(ds.transform.e)) if ds.crs.is_projected else 0.0
         resampling = Resampling.nearest if _ground_res(res, (miny + maxy) / 2) < src_res else Resampling.bilinear
-        vrt = WarpedVRT(ds, crs="EPSG:3857", transform=transform, width=TILE_SIZE, height=TILE_SIZE,
-                        resampling=resampling, add_alpha=True)
+        vrt = WarpedVRT(
+            ds,
+            crs="EPSG:3857",
+            transform=transform,
+            width=TILE_SIZE,
+            height=TILE_SIZE,
+            resampling=resampling,
+            add_alpha=True,
+        )
         with vrt:
             rgb, mask = read_rgb(vrt, bands=(1, 2, 3) if ds.count >= 3 else (1,))  # type: ignore[arg-type]
     alpha = mask if inside is None else mask & inside

@@ -29,6 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "serve",
     "users",
+    "stac",
+    "cluster",
 )
 
 app = typer.Typer(

@@ -39,18 +39,29 @@ def serve(
     from sitewatch.store import open_store
 
     url = resolve_db_url(db)
-    settings = ApiSettings(cors_origins=tuple(cors or ()), secure_cookies=secure_cookies,
-                           ingest_root=str(ingest_root.resolve()) if ingest_root else None)
-    options = {"host": host, "port": port, "log_level": "warning", "access_log": False, "server_header": False}
+    settings = ApiSettings(
+        cors_origins=tuple(cors or ()),
+        secure_cookies=secure_cookies,
+        ingest_root=str(ingest_root.resolve()) if ingest_root else None,
+    )
     with user_errors():
         open_store(url).close()  # fail here, not in every worker; and migrate once, before they start
         app = create_app(url, settings=settings) if workers == 1 else None
     err_console.print(f"sitewatch on http://{host}:{port}/ (API docs: /docs); Ctrl+C stops it")
     if app is not None:
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
         return
     # Worker processes build their own app from the environment (rate limits are per worker).
     os.environ[ENV_DB], os.environ[ENV_SETTINGS] = url, settings.to_json()
     # A worker imports the whole stack before answering the supervisor: allow for a busy machine.
-    uvicorn.run("sitewatch.api.app:app_from_env", factory=True, workers=workers, timeout_worker_healthcheck=60,
-                **options)  # type: ignore[arg-type]
+    uvicorn.run(
+        "sitewatch.api.app:app_from_env",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=60,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )

@@ -3,7 +3,10 @@
 Each present object is seen with probability ``q = observed_fraction × detectability``
 (binomial thinning), so ``raw ~ Poisson(q·N)`` and the corrected estimate is ``raw / q``.
 The interval is the exact (Garwood) Poisson interval for ``raw`` scaled by ``1/q``; its
-lower end is never below ``raw`` since every detection is taken as a real object.
+lower end is never below ``raw`` since every detection is taken as a real object. A zone
+not seen at all (``q = 0``) says nothing about the true count: it is stored as
+``estimate = lo = hi = raw`` (what was detected, all values finite so they serialise as
+plain JSON) with ``sufficient=False``, which is what marks it as unusable.
 """
 
 from __future__ import annotations
@@ -64,8 +67,8 @@ def compute_counts(
     """One :class:`Count` per zone and class of ``site`` on ``scene`` (zeros included).
 
     Detections of other scenes or sites are ignored. A zone seen less than
-    ``min_observed_fraction`` gets ``sufficient=False``; a zone not seen at all also gets an
-    unbounded interval (``hi = inf``), so it can never be mistaken for an empty zone.
+    ``min_observed_fraction`` gets ``sufficient=False``, so it can never be mistaken for
+    an empty zone; every number is finite (see the module docstring for unseen zones).
     """
     dets = [d for d in detections if d.scene_id == scene.id and d.site_id in (None, site.id) and d.cls in classes]
     zones = _zones(site)
@@ -86,8 +89,8 @@ def compute_counts(
             if q > 0.0:
                 lo, hi = poisson_interval(raw, q)
                 est = raw / q
-            else:  # nothing seen: no upper bound, and flagged insufficient below
-                est, lo, hi = float(raw), float(raw), float("inf")
+            else:  # nothing seen: only what was detected, flagged insufficient below
+                est = lo = hi = float(raw)
             counts.append(
                 Count(
                     site_id=site.id,

@@ -67,9 +67,7 @@ def parse_steps(text: str) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def dask_client(
-    *, workers: int | None = None, scheduler: str | None = None, timeout: float = 10.0
-) -> Iterator[Client]:
+def dask_client(*, workers: int | None = None, scheduler: str | None = None, timeout: float = 10.0) -> Iterator[Client]:
     """A client on ``scheduler`` (``tcp://host:port``) or on a new LocalCluster of ``workers`` processes."""
     from distributed import Client, LocalCluster
 

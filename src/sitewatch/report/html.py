@@ -20,8 +20,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from sitewatch import __version__
+from sitewatch.analytics.baseline import baseline_bands as bands_by_day
 from sitewatch.analytics.series import ALL_CLASSES
-from sitewatch.api.views import baseline_bands as bands_by_day
 from sitewatch.errors import ImageError
 from sitewatch.model import CLASSES, Alert, Count, Detection, Event, Scene, Site
 from sitewatch.planning.gaps import MIN_GAP, coverage_gaps, gap_sentence
@@ -129,7 +129,7 @@ def build_context(
 def baseline_bands(counts: Sequence[Count]) -> dict[tuple[str, str], figures.Band]:
     """The causal baseline (μ ± 2 sd) of each series, as the alerts were judged against it.
 
-    Built on :func:`sitewatch.api.views.baseline_bands` (pure, no server import), so the
+    Built on :func:`sitewatch.analytics.baseline.baseline_bands`, so the
     report and the API draw the same band.
     """
     series: dict[tuple[str, str], list[tuple[dt.date, tuple[float, float, float]]]] = defaultdict(list)

@@ -41,7 +41,7 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine = _make_engine(url)
+        self._engine = make_engine(url)
         try:
             with self._tx(write=True) as conn:
                 _migrate(conn)
@@ -303,7 +303,8 @@ class SqlStore:
 # -- engine and migrations ------------------------------------------------------
 
 
-def _make_engine(url: str) -> Engine:
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and explicit BEGIN."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from sitewatch.analytics.baseline import baseline_bands
 from sitewatch.api.deps import SitesDep, StoreDep, utc_query
 from sitewatch.api.schemas import (
     MAX_OFFSET,
@@ -19,7 +20,7 @@ from sitewatch.api.schemas import (
     detection_feature,
 )
 from sitewatch.api.security import Viewer
-from sitewatch.api.views import baseline_bands, filter_bbox
+from sitewatch.api.views import filter_bbox
 from sitewatch.model import Count
 
 _NUMBER = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"

@@ -21,8 +21,11 @@ class JobIn(BaseModel):
     kind: Literal["ingest", "detect", "analyze"]
     site_ids: list[str] | None = Field(None, max_length=1000, description="Sites to process (default: all)")
     detector: Literal["default", "simple"] | None = Field(None, description="detect: which bundled detector")
-    paths: list[str] = Field(default_factory=list, max_length=1000,
-                             description="ingest: files or folders relative to the server's ingest root")
+    paths: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="ingest: files or folders relative to the server's ingest root",
+    )
 
 
 class JobOut(BaseModel):

@@ -17,21 +17,32 @@ from sitewatch.report.html import build_context, render
 router = APIRouter(tags=["reports"], responses=IMAGE_ERRORS)
 
 
-@router.get("/sites/{site_id}/report.html", response_class=Response,
-            responses={200: {"content": {"text/html": {}}, "description": "HTML report"}})
+@router.get(
+    "/sites/{site_id}/report.html",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}, "description": "HTML report"}},
+)
 def report_html(site_id: str, _: Viewer, store: StoreDep) -> HTMLResponse:
     """The self-contained HTML evidence report of the site (no scripts, images inline)."""
     return HTMLResponse(render(build_context(collect(store, site_id), store)))
 
 
-@router.get("/sites/{site_id}/report.pdf", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}, "description": "PDF report"},
-                       501: {"model": ErrorOut, "description": "No Chromium on the server to print the PDF"}})
+@router.get(
+    "/sites/{site_id}/report.pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "PDF report"},
+        501: {"model": ErrorOut, "description": "No Chromium on the server to print the PDF"},
+    },
+)
 def report_pdf(site_id: str, _: Viewer, store: StoreDep) -> Response:
     """The HTML report printed to PDF by headless Chromium on the server (slow: seconds)."""
     pdf = html_to_pdf(render(build_context(collect(store, site_id), store)))
-    return Response(pdf, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{_safe(site_id)}-report.pdf"'})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{_safe(site_id)}-report.pdf"'},
+    )
 
 
 @router.get("/sites/{site_id}/bundle.json")

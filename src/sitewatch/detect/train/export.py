@@ -106,8 +106,12 @@ def _portable(path: Path) -> str:
 
 def _metric_rows(metrics: dict[str, Any]) -> list[str]:
     rows = []
-    labels = (("val_native", "native"), ("val_0.3m", "0.3 m"), ("val_0.5m", "0.5 m"),
-              ("val_simulated", "SIMULATED tiles (synthetic classes)"))
+    labels = (
+        ("val_native", "native"),
+        ("val_0.3m", "0.3 m"),
+        ("val_0.5m", "0.5 m"),
+        ("val_simulated", "SIMULATED tiles (synthetic classes)"),
+    )
     for key, label in labels:
         m = metrics.get(key)
         if not m:
