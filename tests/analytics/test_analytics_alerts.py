@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from sitewatch.analytics.alerts import NB_CUSUM, alarm_days, alert_id, build_alerts
+from sitewatch.analytics.alerts import NB_CUSUM, AlertRule, alarm_days, alert_id, build_alerts
 from sitewatch.analytics.baseline import BaselineParams, _rolling_past, capped_cusum, score_observations
 from sitewatch.analytics.series import series_observations, with_zone_totals
 from sitewatch.analytics.synthetic import Uptick, synthetic_observations
@@ -86,6 +88,41 @@ def test_known_upticks_are_found_before_their_events() -> None:
     assert np.median(leads) >= 2
     false = len(alarms) - hits
     assert false <= 3  # 10 sites × 300 days
+
+
+def test_site_mixture_finds_moderate_rises_spread_over_a_site() -> None:
+    """Nine series each doubling: the site-level mixture CUSUM finds more of them than single series do."""
+    start = pd.Timestamp("2022-01-01")
+    upticks = tuple(
+        Uptick(
+            f"sim-{s:03d}",
+            start + pd.Timedelta(days=150 + 17 * s),
+            ramp_days=14,
+            factor=2.0,
+            zones=("z0", "z1", "z2"),
+            classes=CLASSES,
+        )
+        for s in range(10)
+    )
+    obs = synthetic_observations(n_sites=10, n_zones=3, classes=CLASSES, days=300, upticks=upticks, seed=7)
+    scored = score_observations(with_zone_totals(obs))
+
+    def hits(rule: AlertRule) -> int:
+        alarms = alarm_days(scored, rule)
+        return sum(
+            bool(
+                (
+                    (alarms["site_id"] == u.site_id)
+                    & (alarms["date"] <= u.event_date)
+                    & (alarms["date"] >= u.event_date - pd.Timedelta(days=u.ramp_days))
+                ).any()
+            )
+            for u in upticks
+        )
+
+    pooled, single = hits(NB_CUSUM), hits(replace(NB_CUSUM, site_threshold=float("inf")))
+    assert pooled >= 6
+    assert pooled >= single + 2
 
 
 def test_scores_never_look_ahead() -> None:

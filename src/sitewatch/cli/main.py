@@ -43,6 +43,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Markdown mode reflows wrapped docstring lines into paragraphs (rich mode keeps the breaks).
+    rich_markup_mode="markdown",
 )
 
 
