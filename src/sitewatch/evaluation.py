@@ -11,7 +11,8 @@ objects the pipeline stored, never from anything hard-coded:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from sitewatch.counts import CountCalibration, fit_count_calibration
 from sitewatch.errors import InputError
 from sitewatch.model import Alert, Count, Detection
 from sitewatch.store.base import Store
@@ -71,49 +73,57 @@ def _match(truth_xy: np.ndarray, det_xy: np.ndarray, gate: np.ndarray) -> list[t
     return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e9]
 
 
-def detection_metrics(
-    truth_objects: pd.DataFrame, detections: Sequence[Detection], scene_gsd: dict[str, float]
-) -> dict[str, Any]:
-    """Precision and recall of detections against visible truth objects, overall and per class.
+def match_outcomes(
+    truth_objects: pd.DataFrame, detections: Sequence[Detection], scene_gsd: Mapping[str, float]
+) -> pd.DataFrame:
+    """Per scene and class: visible truth objects (``present``), those found with the right class
+    (``matched``) and all detections of the class (``detected``).
 
     A detection matches a truth object of the same class when their centres lie within half
     the object's longest side or 2 m, whichever is larger; matching is one-to-one (Hungarian).
+    Scenes missing from ``scene_gsd`` (not simulated or not ingested) are left out.
     """
     visible = truth_objects[truth_objects["visible"].astype(str).str.lower().isin({"true", "1"})]
     by_scene_det: dict[str, list[Detection]] = {}
     for d in detections:
         by_scene_det.setdefault(d.scene_id, []).append(d)
     classes = sorted(set(visible["cls"]) | {d.cls for d in detections})
-    tp = dict.fromkeys(classes, 0)
-    n_truth = dict.fromkeys(classes, 0)
-    n_det = dict.fromkeys(classes, 0)
+    rows = []
     for scene_id in sorted(set(visible["scene_id"]) | set(by_scene_det)):
         gsd = scene_gsd.get(scene_id)
-        if gsd is None:  # scene not simulated or not ingested: not evaluable
+        if gsd is None:
             continue
         t_scene = visible[visible["scene_id"] == scene_id]
         d_scene = by_scene_det.get(scene_id, [])
         for cls in classes:
             t = t_scene[t_scene["cls"] == cls]
             ds = [d for d in d_scene if d.cls == cls]
-            n_truth[cls] += len(t)
-            n_det[cls] += len(ds)
             t_xy = np.column_stack([(t["x0"] + t["x1"]) / 2, (t["y0"] + t["y1"]) / 2]) if len(t) else np.zeros((0, 2))
             d_xy = np.array([((d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2) for d in ds]).reshape(-1, 2)
             side = np.maximum(t["x1"] - t["x0"], t["y1"] - t["y0"]).to_numpy(dtype=float) if len(t) else np.zeros(0)
             gate = np.maximum(side / 2, 2.0 / gsd)
-            tp[cls] += len(_match(t_xy, d_xy, gate))
+            rows.append((scene_id, cls, len(t), len(_match(t_xy, d_xy, gate)), len(ds)))
+    return pd.DataFrame(rows, columns=["scene_id", "cls", "present", "matched", "detected"])
+
+
+def detection_metrics(
+    truth_objects: pd.DataFrame, detections: Sequence[Detection], scene_gsd: Mapping[str, float]
+) -> dict[str, Any]:
+    """Precision and recall of detections against visible truth objects, overall and per class
+    (matching as in :func:`match_outcomes`)."""
+    outcomes = match_outcomes(truth_objects, detections, scene_gsd)
+    totals = outcomes.groupby("cls")[["present", "matched", "detected"]].sum()
     per_class = {
-        c: {
-            "truth": n_truth[c],
-            "detected": n_det[c],
-            "true_positives": tp[c],
-            "precision": _ratio(tp[c], n_det[c]),
-            "recall": _ratio(tp[c], n_truth[c]),
+        str(c): {
+            "truth": int(r.present),
+            "detected": int(r.detected),
+            "true_positives": int(r.matched),
+            "precision": _ratio(int(r.matched), int(r.detected)),
+            "recall": _ratio(int(r.matched), int(r.present)),
         }
-        for c in classes
+        for c, r in totals.iterrows()
     }
-    total_tp, total_t, total_d = sum(tp.values()), sum(n_truth.values()), sum(n_det.values())
+    total_tp, total_t, total_d = (int(outcomes[k].sum()) for k in ("matched", "present", "detected"))
     return {
         "precision": _ratio(total_tp, total_d),
         "recall": _ratio(total_tp, total_t),
@@ -237,3 +247,38 @@ def evaluate_simulation(store: Store, sim_dir: str | Path) -> dict[str, Any]:
         "counts": count_metrics(truth.activity, counts),
         "alerts": alert_metrics(truth.episodes, truth.events, alerts),
     }
+
+
+def calibrate_counts(store: Store, sim_dir: str | Path, *, detector: str | None = None) -> CountCalibration:
+    """Fit a :class:`CountCalibration` for ``detector`` (default: the one that covered most scenes)
+    from a processed simulation. Calibrate on a simulation other than the one you evaluate on."""
+    from sitewatch.analytics.pipeline import choose_detector
+
+    truth = read_truth(sim_dir)
+    sim_scene_ids = set(truth.scenes["scene_id"].astype(str))
+    scenes = {s.id: s for s in store.list_scenes() if s.id in sim_scene_ids}
+    if not scenes:
+        raise InputError(
+            "no scene of this simulation is in the store", path=sim_dir, fix="ingest and detect the simulation first"
+        )
+    detections = [d for d in store.list_detections() if d.scene_id in scenes]
+    chosen = detector or choose_detector(detections)
+    detections = [d for d in detections if d.detector == chosen]
+    if not detections:
+        raise InputError(f"no detections by {chosen!r} on this simulation", path=sim_dir, fix="run `sitewatch detect`")
+    objects = truth.objects[truth.objects["scene_id"].astype(str).isin(scenes)]
+    outcomes = match_outcomes(objects, detections, {k: s.gsd for k, s in scenes.items()})
+    meta = pd.DataFrame(
+        [(k, s.gsd, s.off_nadir, s.sun_elevation) for k, s in scenes.items()],
+        columns=["scene_id", "gsd", "off_nadir", "sun_elevation"],
+    )
+    outcomes = outcomes.merge(meta, on="scene_id").astype({"off_nadir": float, "sun_elevation": float})
+    outcomes[["off_nadir", "sun_elevation"]] = outcomes[["off_nadir", "sun_elevation"]].fillna(
+        {"off_nadir": 0.0, "sun_elevation": 90.0}
+    )
+    manifest = json.loads((Path(sim_dir) / "manifest.json").read_text())
+    source = (
+        f"SIMULATED {Path(sim_dir).name}: seed {manifest.get('seed', '?')}, {len(scenes)} scenes, "
+        f"{int(outcomes['present'].sum())} visible objects"
+    )
+    return fit_count_calibration(outcomes, detector=str(chosen), source=source)

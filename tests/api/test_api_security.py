@@ -217,3 +217,28 @@ def test_rate_limit_per_key(strict, keys):
     assert codes == [200, 200, 200, 429, 429]
     # Another credential has its own bucket.
     assert strict.get("/api/v1/me", headers={"X-API-Key": keys.admin}).status_code == 200
+
+
+def test_secrets_never_reach_logs_or_the_audit_trail(client, keys, caplog, capfd):
+    """Passwords, API keys and session tokens appear in no log record, output or audit entry."""
+    import logging
+
+    admin = {"X-API-Key": keys.admin}
+    new_password = "a fresh long passphrase"
+    with caplog.at_level(logging.DEBUG):
+        client.post("/api/v1/users", json={"name": "logme", "password": new_password, "role": "analyst"}, headers=admin)
+        new_key = client.post("/api/v1/users/logme/keys", headers=admin).json()["key"]
+        client.post("/api/v1/alerts/alert-1/comments", json={"text": "hi"}, headers={"X-API-Key": new_key})
+        client.get("/api/v1/sites", headers={"X-API-Key": new_key + "x"})  # a refused key is not logged either
+        login = client.post("/api/v1/login", json={"username": "logme", "password": new_password})
+        token = login.json()["token"]
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        client.post("/api/v1/login", json={"username": "logme", "password": "wrong " + new_password})
+        client.post("/api/v1/logout")
+        client.cookies.clear()
+        audit = client.get("/api/v1/audit", params={"limit": 50}, headers=admin).text
+    out, err = capfd.readouterr()
+    logged = "\n".join(r.getMessage() for r in caplog.records) + out + err + audit
+    assert "logme" in audit  # the trail did record these requests
+    for secret in (new_password, new_key, new_key.rsplit("_", 1)[1], token, keys.admin.rsplit("_", 1)[1]):
+        assert secret not in logged

@@ -136,18 +136,22 @@ def read_cns(path: str | Path) -> list[Event]:
             raise CatalogueError(
                 f"row F1={r.get('F1')}: bad date {r.get('Date')!r}", path=p, fix="use D-Mon-YY"
             ) from exc
+        if not r.get("F1"):
+            raise CatalogueError(f"row dated {r['Date']!r} has no F1 id", path=p, fix="give the file as published")
         lat, lon = _float_or_none(r.get("Facility Latitude")), _float_or_none(r.get("Facility Longitude"))
         note = "" if exact else "date known to the month only; "
         events.append(
             Event(
                 id=f"cns-{r['F1']}",
                 date=date,
-                kind=_kind_from_missile(r.get("Missile Name", ""), r.get("Missile Type", "")),
+                kind=_kind_from_missile(r.get("Missile Name") or "", r.get("Missile Type") or ""),
                 source="cns",
                 facility=r.get("Facility Name") or None,
                 lat=lat,
                 lon=lon,
-                description=f"{note}{r.get('Missile Name', '')} {r.get('Missile Type', '')}, {r.get('Test Outcome')}",
+                description=(
+                    f"{note}{r.get('Missile Name') or ''} {r.get('Missile Type') or ''}, {r.get('Test Outcome')}"
+                ),
             )
         )
     return events
@@ -169,6 +173,9 @@ def read_provocations(path: str | Path) -> list[Event]:
     p = Path(path)
     try:
         df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        missing = {"date", "event", "type", "description"} - set(df.columns)
+        if missing:
+            raise KeyError(f"missing columns {sorted(missing)}")
         dates = pd.to_datetime(df["date"], format="%Y-%m-%d")
     except (OSError, KeyError, ValueError) as exc:
         raise CatalogueError(

@@ -21,7 +21,7 @@ from sitewatch.analytics.baseline import BaselineParams, score_observations
 from sitewatch.analytics.interpret import DEFAULT_PROVIDERS, CaveatProvider, interpret
 from sitewatch.analytics.series import counts_frame, with_zone_totals
 from sitewatch.analytics.signatures import build_signature, score_signature
-from sitewatch.counts import DEFAULT_DETECTABILITY, Detectability, compute_counts
+from sitewatch.counts import DEFAULT_DETECTABILITY, DetectabilityModel, compute_counts
 from sitewatch.model import Alert, Count, Detection, Event, Site
 from sitewatch.store.base import RunRecord, Store
 
@@ -50,20 +50,29 @@ def choose_detector(detections: Sequence[Detection]) -> str | None:
     return max(scenes, key=lambda name: (len(scenes[name]), name))
 
 
+def detectability_for(detector: str | None) -> DetectabilityModel:
+    """The count calibration shipped with ``detector`` (name@version), else the default curve."""
+    from sitewatch.detect import calibration_for
+
+    return (calibration_for(detector) if detector else None) or DEFAULT_DETECTABILITY
+
+
 def site_counts(
-    store: Store, site: Site, *, detector: str | None = None, detectability: Detectability = DEFAULT_DETECTABILITY
-) -> list[Count]:
-    """Counts of every stored scene of ``site`` from one detector's detections."""
+    store: Store, site: Site, *, detector: str | None = None, detectability: DetectabilityModel | None = None
+) -> tuple[list[Count], DetectabilityModel]:
+    """Counts of every stored scene of ``site`` from one detector's detections, and the
+    detectability they were corrected with (given, or the chosen detector's calibration)."""
     detections = store.list_detections(site_id=site.id, detector=detector)
     chosen = detector or choose_detector(detections)
+    used = detectability or detectability_for(chosen)
     by_scene: dict[str, list[Detection]] = defaultdict(list)
     for d in detections:
         if d.detector == chosen:
             by_scene[d.scene_id].append(d)
     counts: list[Count] = []
     for scene in store.list_scenes(site.id):
-        counts.extend(compute_counts(site, scene, by_scene.get(scene.id, []), detectability=detectability))
-    return counts
+        counts.extend(compute_counts(site, scene, by_scene.get(scene.id, []), detectability=used))
+    return counts, used
 
 
 def rule_precision(scored: pd.DataFrame, events: Sequence[Event], rule: AlertRule) -> float | None:
@@ -100,18 +109,24 @@ def analyze_store(
     detector: str | None = None,
     rule: AlertRule = NB_CUSUM,
     params: BaselineParams = BaselineParams(),
-    detectability: Detectability = DEFAULT_DETECTABILITY,
+    detectability: DetectabilityModel | None = None,
     providers: Sequence[CaveatProvider] = DEFAULT_PROVIDERS,
     on_progress: Progress | None = None,
 ) -> AnalyzeReport:
-    """Recompute counts, baselines and alerts for ``site_ids`` (default: every site)."""
+    """Recompute counts, baselines and alerts for ``site_ids`` (default: every site).
+
+    Counts are corrected with ``detectability`` when given, else with the calibration
+    shipped with the detector counted at each site (see :func:`detectability_for`).
+    """
     started = dt.datetime.now(dt.UTC)
     sites = [store.get_site(s) for s in site_ids] if site_ids else store.list_sites()
     total = len(sites) + 1
     all_counts: list[Count] = []
     n_scenes = 0
+    used: dict[str, dict[str, object]] = {}
     for i, site in enumerate(sites):
-        counts = site_counts(store, site, detector=detector, detectability=detectability)
+        counts, model = site_counts(store, site, detector=detector, detectability=detectability)
+        used[site.id] = model.as_dict()
         store.replace_counts(site.id, counts)
         all_counts.extend(counts)
         n_scenes += len({c.scene_id for c in counts})
@@ -156,7 +171,7 @@ def analyze_store(
                 "rule": rule.name,
                 "threshold": rule.threshold,
                 "detector": detector,
-                "detectability": detectability.as_dict(),
+                "detectability": used,
             },
         )
     )

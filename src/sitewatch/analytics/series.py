@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sitewatch.counts.estimate import thinning_of
 from sitewatch.errors import SeriesError
 from sitewatch.model import Count
 
@@ -26,20 +27,20 @@ _VALUE_NAMES = ("count", "value", "n", "estimate", "raw")
 def counts_frame(counts: Iterable[Count]) -> pd.DataFrame:
     """Observation frame from :class:`Count` objects (several scenes on one day: best coverage wins)."""
     rows = [
-        (c.site_id, c.zone_id, c.cls, c.date, c.scene_id, c.raw, c.estimate, c.observed_fraction, c.sufficient)
+        (c.site_id, c.zone_id, c.cls, c.date, c.scene_id, c.raw, c.estimate, c.hi, c.observed_fraction, c.sufficient)
         for c in counts
     ]
     df = pd.DataFrame(
-        rows, columns=[*SERIES_KEY, "date", "scene_id", "raw", "estimate", "observed_fraction", "sufficient"]
+        rows, columns=[*SERIES_KEY, "date", "scene_id", "raw", "estimate", "hi", "observed_fraction", "sufficient"]
     )
     df["date"] = pd.to_datetime(df["date"])
     df["raw"] = df["raw"].astype("int64")
     df["estimate"] = df["estimate"].astype(float)
     df["sufficient"] = df["sufficient"].astype(bool)
-    # q is shared by all classes of one zone on one scene; raw/estimate reveals it wherever
-    # something was detected, otherwise fall back to the observed fraction alone.
-    ratio = (df["raw"] / df["estimate"]).where(df["raw"] > 0)
-    q = ratio.groupby([df["site_id"], df["zone_id"], df["scene_id"]]).transform("max")
+    # q (coverage x detectability, per class) is recovered from the stored interval; where
+    # it is undefined (a zone not seen at all) the observed fraction stands in.
+    q = pd.Series(thinning_of(df["raw"].to_numpy(), df["hi"].to_numpy()), index=df.index)
+    q = q.where(np.isfinite(q) & (df["observed_fraction"] > 0))
     df["q"] = q.fillna(df["observed_fraction"]).clip(lower=1e-6, upper=1.0)
     return normalise_observations(df)
 

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from sitewatch.change.regions import ChangeRegion
+from sitewatch.report.figures import mark_simulated
 
 DPI = 100
 #: Colour of each region kind's outline.
@@ -33,19 +34,7 @@ KIND_COLOURS: dict[str, str] = {
 
 def _png(fig: Figure, simulated: bool) -> bytes:
     if simulated:
-        fig.text(
-            0.5,
-            0.5,
-            "SIMULATED",
-            ha="center",
-            va="center",
-            rotation=25,
-            fontsize=48,
-            color="#d62728",
-            alpha=0.2,
-            weight="bold",
-            zorder=100,
-        )
+        mark_simulated(fig)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,6 +22,10 @@ from rich.progress import (
 
 from sitewatch.config import resolve_db_url
 from sitewatch.errors import SitewatchError
+
+if TYPE_CHECKING:  # imported lazily at run time so `sitewatch --help` stays fast
+    from sitewatch.imagery.ingest import IngestReport
+    from sitewatch.store.base import Store
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -63,8 +68,29 @@ def user_errors() -> Iterator[None]:
         fail(str(exc))
 
 
-def open_store(db: str | None):  # type: ignore[no-untyped-def]
+def open_store(db: str | None) -> Store:
     """Open the store named by ``--db`` (or the default)."""
-    from sitewatch.store import open_store as _open  # type: ignore[attr-defined]
+    from sitewatch.store import open_store as _open
 
     return _open(resolve_db_url(db))
+
+
+def print_ingest_report(report: IngestReport, *, title: str, what: str, as_json: bool) -> None:
+    """Print an ingest outcome (``what`` names a failed input: "path" or "item"); exit 1 if any failed."""
+    if as_json:
+        out = {
+            "added": report.added,
+            "duplicates": report.duplicates,
+            "scene_ids": report.scene_ids,
+            "failed": [{what: p, "error": msg} for p, msg in report.failed],
+        }
+        typer.echo(json.dumps(out, indent=1))
+    else:
+        console.print(
+            f"{title}: [green]{report.added} added[/green], {report.duplicates} duplicate(s), "
+            f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/]."
+        )
+        for _path, message in report.failed:
+            err_console.print(f"[red]failed:[/red] {message}", highlight=False, soft_wrap=True)
+    if report.failed:
+        raise typer.Exit(1)

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "passes",
     "report",
     "evaluate",
+    "calibrate",
     "demo",
     "serve",
     "users",

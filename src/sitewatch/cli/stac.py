@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sitewatch.cli._common import DbOption, JsonOption, console, err_console, open_store, progress, user_errors
+from sitewatch.cli._common import DbOption, JsonOption, console, open_store, print_ingest_report, progress, user_errors
 
 stac_app = typer.Typer(help="STAC catalogues: ingest items, export scenes and detections.", no_args_is_help=True)
 
@@ -52,23 +51,7 @@ def ingest(
                 )
         finally:
             store.close()
-    if as_json:
-        out = {
-            "added": report.added,
-            "duplicates": report.duplicates,
-            "scene_ids": report.scene_ids,
-            "failed": [{"item": i, "error": m} for i, m in report.failed],
-        }
-        typer.echo(json.dumps(out, indent=1))
-    else:
-        console.print(
-            f"STAC ingest: [green]{report.added} added[/green], {report.duplicates} duplicate(s), "
-            f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/]."
-        )
-        for _item, message in report.failed:
-            err_console.print(f"[red]failed:[/red] {message}", highlight=False, soft_wrap=True)
-    if report.failed:
-        raise typer.Exit(1)
+    print_ingest_report(report, title="STAC ingest", what="item", as_json=as_json)
 
 
 @stac_app.command("export")

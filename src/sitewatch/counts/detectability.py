@@ -9,11 +9,19 @@ with σ the logistic function. Coarser pixels lose small objects (``gsd50`` is t
 which half the asymptotic rate remains), low sun hides them in shadow and noise, and high
 off-nadir angles add layover and occlusion. Missing angles are taken as benign (nadir,
 sun high) rather than guessed.
+
+A :class:`CountCalibration` refines the curve for one detector: the curve's shape is fitted
+on its matched detections, then each class gets its own yield (detections per visible
+object, so class confusion and false positives are folded in), measured on a simulation
+kept apart from anything it is later evaluated on. Counts use
+:meth:`Detectability.probability` / :meth:`CountCalibration.probability` alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,11 +56,63 @@ class Detectability:
         )
         return np.asarray(np.clip(p, 0.0, 1.0), dtype=float)
 
-    def as_dict(self) -> dict[str, float]:
+    def probability(
+        self, cls: str, gsd: float, off_nadir: float | None = None, sun_elevation: float | None = None
+    ) -> float:
+        """Chance that a visible object of class ``cls`` is detected on such a scene (the same for every class)."""
+        return float(self(gsd, off_nadir, sun_elevation))
+
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 DEFAULT_DETECTABILITY = Detectability()
+
+
+@dataclass(frozen=True)
+class CountCalibration:
+    """A detector's detectability curve with a per-class yield; classes not listed use the curve alone."""
+
+    curve: Detectability
+    class_yield: tuple[tuple[str, float], ...] = ()
+    #: The detector (name@version) it was measured for, and where (kept for provenance).
+    detector: str = ""
+    source: str = ""
+
+    def probability(
+        self, cls: str, gsd: float, off_nadir: float | None = None, sun_elevation: float | None = None
+    ) -> float:
+        """Expected detections per visible object of ``cls`` on such a scene, capped at 1 (binomial thinning)."""
+        factor = dict(self.class_yield).get(cls, 1.0)
+        return float(min(1.0, factor * float(self.curve(gsd, off_nadir, sun_elevation))))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "detector": self.detector,
+            "curve": self.curve.as_dict(),
+            "class_yield": dict(self.class_yield),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CountCalibration:
+        """Inverse of :meth:`as_dict`; raises :class:`InputError` on a malformed mapping."""
+        try:
+            curve = Detectability(**{k: float(v) for k, v in data["curve"].items()})
+            yields = tuple(sorted((str(c), float(v)) for c, v in dict(data.get("class_yield", {})).items()))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(
+                f"malformed count calibration ({exc})", fix="re-run `sitewatch calibrate-counts` to write it"
+            ) from exc
+        if any(v < 0 or not np.isfinite(v) for _, v in yields):
+            raise InputError("count calibration has a negative class yield", fix="re-run `sitewatch calibrate-counts`")
+        return cls(
+            curve=curve, class_yield=yields, detector=str(data.get("detector", "")), source=str(data.get("source", ""))
+        )
+
+
+#: What counts are corrected with: one curve for every class, or a detector's calibration.
+DetectabilityModel = Detectability | CountCalibration
 
 _NAMES = ("p_max", "gsd50", "gsd_scale", "sun50", "sun_scale", "k")
 
@@ -110,4 +170,48 @@ def fit_detectability(
     return unpack(res.x)
 
 
-__all__ = ["DEFAULT_DETECTABILITY", "Detectability", "fit_detectability"]
+def fit_count_calibration(outcomes: Any, *, detector: str = "", source: str = "") -> CountCalibration:
+    """Calibrate counts from per-scene, per-class outcomes on ground truth.
+
+    ``outcomes`` is a DataFrame with one row per scene and class: ``gsd``, ``off_nadir``,
+    ``sun_elevation``, ``present`` (visible truth objects), ``matched`` (of those, found with
+    the right class) and ``detected`` (all detections of that class). The curve is the
+    maximum-likelihood fit of matched/present over scene totals; a class's yield is its
+    detections over what the curve predicts for it (a ratio estimator), so the corrected
+    count ``raw / q`` is unbiased for that detector on imagery like the calibration's.
+    """
+    need = {"cls", "gsd", "off_nadir", "sun_elevation", "present", "matched", "detected"}
+    missing = need - set(outcomes.columns)
+    if missing:
+        raise InputError(f"calibration outcomes lack columns {sorted(missing)}", fix="build them with scene_outcomes")
+    per_scene = outcomes.groupby("scene_id", as_index=False).agg(
+        gsd=("gsd", "first"),
+        off_nadir=("off_nadir", "first"),
+        sun_elevation=("sun_elevation", "first"),
+        present=("present", "sum"),
+        matched=("matched", "sum"),
+    )
+    per_scene = per_scene[per_scene["present"] > 0]
+    if per_scene.empty:
+        raise InputError("no visible truth objects to calibrate on", fix="calibrate on a simulation with activity")
+    curve = fit_detectability(
+        per_scene["gsd"], per_scene["off_nadir"], per_scene["sun_elevation"], per_scene["matched"], per_scene["present"]
+    )
+    expected = outcomes["present"] * curve(outcomes["gsd"], outcomes["off_nadir"], outcomes["sun_elevation"])
+    totals = outcomes.assign(expected=expected).groupby("cls")[["detected", "expected", "present"]].sum()
+    yields = tuple(
+        (str(c), round(float(r.detected / r.expected), 4))
+        for c, r in totals.iterrows()
+        if r.present >= 20 and r.expected > 0  # fewer visible objects say too little about a class
+    )
+    return CountCalibration(curve=curve, class_yield=yields, detector=detector, source=source)
+
+
+__all__ = [
+    "DEFAULT_DETECTABILITY",
+    "CountCalibration",
+    "Detectability",
+    "DetectabilityModel",
+    "fit_count_calibration",
+    "fit_detectability",
+]

@@ -19,7 +19,7 @@ from scipy.stats import chi2
 from shapely.geometry.base import BaseGeometry
 
 from sitewatch.counts.coverage import observed_fraction
-from sitewatch.counts.detectability import DEFAULT_DETECTABILITY, Detectability
+from sitewatch.counts.detectability import DEFAULT_DETECTABILITY, DetectabilityModel
 from sitewatch.model import CLASSES, Count, Detection, Scene, Site
 
 #: Below this observed fraction a count is flagged ``sufficient=False`` (never read as zero).
@@ -34,6 +34,17 @@ def poisson_interval(raw: int, q: float, level: float = 0.95) -> tuple[float, fl
     lo = 0.0 if raw == 0 else float(chi2.ppf(a, 2 * raw)) / 2.0
     hi = float(chi2.ppf(1.0 - a, 2 * raw + 2)) / 2.0
     return max(float(raw), lo / q), hi / q
+
+
+def thinning_of(raw: np.ndarray, hi: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """The ``q`` a count was corrected with, recovered from its interval (``hi = upper(raw) / q``).
+
+    Counts store the interval, not ``q``; this inverts :func:`poisson_interval` exactly, for
+    every row (including ``raw = 0``, where ``raw / estimate`` says nothing).
+    """
+    upper = chi2.ppf(1.0 - (1.0 - level) / 2.0, 2 * np.asarray(raw, dtype=float) + 2) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(upper / np.asarray(hi, dtype=float), dtype=float)
 
 
 def _zones(site: Site) -> list[tuple[str, BaseGeometry]]:
@@ -61,7 +72,7 @@ def compute_counts(
     detections: Iterable[Detection],
     *,
     classes: Sequence[str] = CLASSES,
-    detectability: Detectability = DEFAULT_DETECTABILITY,
+    detectability: DetectabilityModel = DEFAULT_DETECTABILITY,
     min_observed_fraction: float = MIN_OBSERVED_FRACTION,
 ) -> list[Count]:
     """One :class:`Count` per zone and class of ``site`` on ``scene`` (zeros included).
@@ -78,13 +89,13 @@ def compute_counts(
         if zid is not None:
             tally[(zid, d.cls)] = tally.get((zid, d.cls), 0) + 1
 
-    p_det = float(detectability(scene.gsd, scene.off_nadir, scene.sun_elevation))
+    p_det = {c: detectability.probability(c, scene.gsd, scene.off_nadir, scene.sun_elevation) for c in classes}
     day = scene.acquired.date()
     counts: list[Count] = []
     for zid, geom in zones:
         frac = observed_fraction(geom, scene.valid)
-        q = frac * p_det
         for cls in classes:
+            q = frac * p_det[cls]
             raw = tally.get((zid, cls), 0)
             if q > 0.0:
                 lo, hi = poisson_interval(raw, q)

@@ -7,8 +7,11 @@ scene of any size; :mod:`.pipeline` does it for every scene in a store.
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from pathlib import Path
 
+from sitewatch.counts import CountCalibration
 from sitewatch.detect.base import Detector
 from sitewatch.errors import ModelError
 
@@ -16,7 +19,7 @@ from sitewatch.errors import ModelError
 DEFAULT_MODEL = "swdet-v1"
 MODELS_DIR = Path(__file__).parent / "models"
 
-__all__ = ["DEFAULT_MODEL", "MODELS_DIR", "Detector", "load_detector"]
+__all__ = ["DEFAULT_MODEL", "MODELS_DIR", "Detector", "calibration_for", "load_detector"]
 
 
 def load_detector(spec: str | None = None, *, score_threshold: float | None = None) -> Detector:
@@ -44,3 +47,24 @@ def load_detector(spec: str | None = None, *, score_threshold: float | None = No
                 fix="give a path to an .onnx file, a model name, or 'simple' for the classical stand-in",
             )
     return OnnxDetector.load(path, score_threshold=score_threshold)
+
+
+#: Key of the count calibration in a model's ``.json`` sidecar (written by ``sitewatch calibrate-counts``).
+CALIBRATION_KEY = "count_calibration"
+
+
+@lru_cache(maxsize=32)
+def calibration_for(detector: str, models_dir: Path = MODELS_DIR) -> CountCalibration | None:
+    """The count calibration in the sidecar of the bundled model named ``detector`` (name@version).
+
+    None when no bundled model has that name and version, or it has no calibration: an
+    exported model of another version must be calibrated again before its counts use one.
+    """
+    for meta_path in sorted(models_dir.glob("*.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if f"{meta.get('name')}@{meta.get('version', '0')}" == detector and CALIBRATION_KEY in meta:
+            return CountCalibration.from_dict(meta[CALIBRATION_KEY])
+    return None

@@ -17,6 +17,7 @@ import numpy as np
 import rasterio.features
 import shapely
 from affine import Affine
+from pyproj.exceptions import ProjError
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 from shapely.geometry import shape
@@ -24,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from sitewatch.errors import ImageError, SitewatchError
 from sitewatch.imagery.metadata import SceneMetadata, read_metadata
-from sitewatch.imagery.raster import open_raster, reproject_geometry
+from sitewatch.imagery.raster import open_raster, reproject_geometry, split_antimeridian
 from sitewatch.model import Scene, Site
 from sitewatch.store.base import RunRecord, Store
 
@@ -115,6 +116,7 @@ def scan_image(
         footprint = valid_outline(ds)
         if footprint.is_empty:
             raise ImageError("image has no valid pixels (all nodata)", path=path, fix="check the nodata value or mask")
+        _check_no_pole(footprint, ds, path)
         cloud = cloud_outline(meta.cloud_mask, ds) if meta.cloud_mask else shapely.Polygon()
         crs = ds.crs.to_string()
         width, height, bands = ds.width, ds.height, ds.count
@@ -128,8 +130,8 @@ def scan_image(
         sensor=meta.sensor,
         gsd=meta.gsd,
         crs=crs,
-        footprint=reproject_geometry(footprint, crs, "EPSG:4326"),
-        valid=reproject_geometry(footprint.difference(cloud), crs, "EPSG:4326"),
+        footprint=split_antimeridian(reproject_geometry(footprint, crs, "EPSG:4326")),
+        valid=split_antimeridian(reproject_geometry(footprint.difference(cloud), crs, "EPSG:4326")),
         content_hash=content_hash,
         width=width,
         height=height,
@@ -141,6 +143,21 @@ def scan_image(
         simulated=meta.simulated,
         extra={"metadata_source": meta.source},
     )
+
+
+def _check_no_pole(footprint: BaseGeometry, ds: DatasetReader, path: Path) -> None:
+    """Refuse an image whose footprint contains a pole: no lon/lat polygon can describe it."""
+    for name, lat in (("North", 90.0), ("South", -90.0)):
+        try:
+            pole = reproject_geometry(shapely.Point(0.0, lat), "EPSG:4326", ds.crs)
+        except ProjError:
+            continue
+        if np.isfinite(pole.coords[0]).all() and footprint.contains(pole):
+            raise ImageError(
+                f"image covers the {name} Pole, which a longitude/latitude footprint cannot describe",
+                path=path,
+                fix="cut the image into parts that leave the pole out (e.g. gdal_translate -srcwin) and ingest those",
+            )
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -186,7 +203,10 @@ def polygonize(mask: np.ndarray, ds: DatasetReader, shape_: tuple[int, int]) -> 
     if not polys:
         return shapely.Polygon()
     cell = max(abs(transform.a), abs(transform.e))
-    return shapely.union_all(polys).simplify(cell, preserve_topology=True)
+    merged = shapely.union_all(polys)
+    if isinstance(merged, shapely.Polygon) and len(merged.exterior.coords) <= 5 and not merged.interiors:
+        return merged  # a plain quadrilateral: simplifying a one-cell-wide one would halve it to a triangle
+    return merged.simplify(cell, preserve_topology=True)
 
 
 def _now() -> dt.datetime:

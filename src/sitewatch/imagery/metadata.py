@@ -36,6 +36,8 @@ _TAG_KEYS: dict[str, tuple[str, ...]] = {
     "cloud_cover": ("cloud_cover",),
     "simulated": ("simulated",),
 }
+#: How far in the future an acquisition time may lie (clock skew) before it is refused.
+FUTURE_TOLERANCE = dt.timedelta(hours=1)
 _ACQUIRED_FIX = 'give the time in UTC with a zone, e.g. "acquired": "2024-03-01T02:13:00Z" in <image>.json'
 
 
@@ -93,6 +95,14 @@ def metadata_from_stac(item: Mapping[str, Any], where: Path, ds: DatasetReader) 
 def _finish(values: Mapping[str, Any], source: str, where: Path, ds: DatasetReader, base: Path) -> SceneMetadata:
     """Validated metadata from raw values; relative paths (cloud mask) are relative to ``base``."""
     acquired = parse_time(values.get("acquired"), where)
+    simulated = _bool(values.get("simulated"))
+    # Simulated archives may be dated ahead on purpose; real imagery cannot come from the future.
+    if not simulated and acquired > dt.datetime.now(dt.UTC) + FUTURE_TOLERANCE:
+        raise ImageError(
+            f"acquisition time {acquired.isoformat()} is in the future",
+            path=where,
+            fix="check the date and its time zone (a local time given as UTC, or day and month swapped)",
+        )
     numbers = {k: _float(values.get(k), k, where) for k in _NUMERIC}
     gsd = numbers.pop("gsd") or ground_sample_distance(ds)
     cloud_mask = values.get("cloud_mask")
@@ -102,7 +112,7 @@ def _finish(values: Mapping[str, Any], source: str, where: Path, ds: DatasetRead
         sensor=str(values.get("sensor") or "unknown"),
         id=str(values["id"]) if values.get("id") else None,
         cloud_mask=(base / cloud_mask) if cloud_mask else None,
-        simulated=_bool(values.get("simulated")),
+        simulated=simulated,
         source=source,
         **numbers,
     )

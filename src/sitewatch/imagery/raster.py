@@ -16,8 +16,10 @@ from typing import TypeAlias
 import numpy as np
 import rasterio
 import shapely
+import shapely.affinity
 from affine import Affine
 from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError, ProjError
 from rasterio.crs import CRS as RioCRS
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
@@ -30,6 +32,8 @@ from sitewatch.errors import ImageError
 
 #: Percentiles used to stretch non-uint8 imagery to 0..255.
 STRETCH_PERCENTILES: tuple[float, float] = (2.0, 98.0)
+#: Largest image accepted, in pixels (65536²): more is a decompression bomb or a mosaic to cut up.
+MAX_IMAGE_PIXELS = 65536 * 65536
 
 CrsLike: TypeAlias = CRS | RioCRS | str | int
 
@@ -55,6 +59,7 @@ def open_raster(path: str | Path, *, require_georef: bool = True) -> DatasetRead
             f"not a readable image ({_first_line(exc)})", path=path, fix="give a GeoTIFF/COG or another GDAL raster"
         ) from exc
     try:
+        _check_size(ds, path)
         _check_complete(ds, path)
         if require_georef:
             _check_georef(ds, path)
@@ -81,6 +86,16 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def _check_size(ds: DatasetReader, path: str | Path) -> None:
+    # Checked before any pixel is read: the header alone can declare terapixels.
+    if ds.width * ds.height > MAX_IMAGE_PIXELS:
+        raise ImageError(
+            f"image declares {ds.width}x{ds.height} pixels, more than the {MAX_IMAGE_PIXELS} allowed",
+            path=path,
+            fix="cut it into tiles (e.g. gdal_retile.py -ps 32768 32768) and ingest the tiles",
+        )
+
+
 def _check_complete(ds: DatasetReader, path: str | Path) -> None:
     # Truncation loses the tail of the file, so reading the last block of the last band
     # catches it cheaply without reading the whole image.
@@ -100,6 +115,20 @@ def _check_complete(ds: DatasetReader, path: str | Path) -> None:
 
 
 def _check_georef(ds: DatasetReader, path: str | Path) -> None:
+    if ds.crs is None and ds.transform.is_identity and (ds.gcps[0] or ds.rpcs is not None):
+        # Orthorectification needs a DEM and care (no silent guesses), so it stays a GDAL step.
+        if ds.gcps[0]:
+            what, warp = f"{len(ds.gcps[0])} ground control points", "gdalwarp -tps -t_srs EPSG:<utm>"
+        else:
+            what, warp = (
+                "RPCs (rational polynomial coefficients)",
+                "gdalwarp -rpc -to RPC_DEM=dem.tif -t_srs EPSG:<utm>",
+            )
+        raise ImageError(
+            f"image is georeferenced only by {what}, not on a map grid",
+            path=path,
+            fix=f"orthorectify it first (e.g. `{warp} in.tif out.tif`) and ingest out.tif",
+        )
     if ds.crs is None:
         raise ImageError(
             "image has no coordinate reference system",
@@ -112,6 +141,24 @@ def _check_georef(ds: DatasetReader, path: str | Path) -> None:
             path=path,
             fix="georeference it (e.g. gdal_translate -a_ullr) or give a GeoTIFF with a geotransform",
         )
+    try:
+        lon, lat = pixel_to_lonlat(ds, None, ds.width / 2, ds.height / 2)
+        usable = bool(np.isfinite(lon).all() and np.isfinite(lat).all())
+    except ProjError:  # CRSError included
+        usable = False
+    if not usable:
+        raise ImageError(
+            f"image CRS {_crs_name(ds.crs)!r} cannot be converted to longitude/latitude",
+            path=path,
+            fix="reproject it to a known CRS such as UTM (e.g. gdalwarp -t_srs EPSG:<utm> in.tif out.tif)",
+        )
+
+
+def _crs_name(crs: RioCRS) -> str:
+    try:
+        return str(CRS.from_user_input(crs.to_wkt()).name)
+    except CRSError:
+        return crs.to_string()[:80]
 
 
 @lru_cache(maxsize=64)
@@ -138,6 +185,25 @@ def reproject_geometry(geom: BaseGeometry, src_crs: CrsLike, dst_crs: CrsLike) -
         return geom
     tr = _transformer(src, dst)
     return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
+def split_antimeridian(geom_4326: BaseGeometry) -> BaseGeometry:
+    """A lon/lat polygon wrongly spanning the globe (vertices on both sides of ±180°) cut at ±180°.
+
+    Reprojecting a footprint that crosses the antimeridian gives vertices near +180 and
+    -180, which as written would wrap the polygon the long way round the Earth. Geometries
+    narrower than 180° of longitude are returned as they are (RFC 7946 §3.1.9).
+    """
+    minx, _, maxx, _ = geom_4326.bounds
+    if geom_4326.is_empty or maxx - minx <= 180:
+        return geom_4326
+    east = shapely.transform(
+        geom_4326, lambda xy: np.column_stack([np.where(xy[:, 0] < 0, xy[:, 0] + 360, xy[:, 0]), xy[:, 1]])
+    )
+    west = shapely.affinity.translate(east.intersection(shapely.box(180, -90, 540, 90)), -360)
+    halves = shapely.get_parts([east.intersection(shapely.box(-180, -90, 180, 90)), west])
+    # Cutting along ±180 can leave slivers of zero area (lines, points): keep the area only.
+    return shapely.union_all([p for p in halves if isinstance(p, shapely.Polygon) and p.area > 0])
 
 
 def geometry_to_pixels(

@@ -82,33 +82,38 @@ def class_rgb(cls: str) -> tuple[int, int, int]:
     return (int(hex_[0:2], 16), int(hex_[2:4], 16), int(hex_[4:6], 16))
 
 
+def mark_simulated(fig: Figure) -> None:
+    """Watermark ``fig`` as SIMULATED (diagonal text and a corner label), as every output of simulated data must be."""
+    fig.text(
+        0.5,
+        0.5,
+        "SIMULATED",
+        ha="center",
+        va="center",
+        rotation=25,
+        fontsize=54,
+        color="#d62728",
+        alpha=0.18,
+        weight="bold",
+        zorder=100,
+    )
+    fig.text(
+        0.005,
+        0.995,
+        "SIMULATED DATA",
+        ha="left",
+        va="top",
+        fontsize=9,
+        color="white",
+        weight="bold",
+        bbox={"facecolor": "#d62728", "edgecolor": "none", "pad": 2},
+        zorder=101,
+    )
+
+
 def _encode(fig: Figure, *, simulated: bool, fmt: str = "png") -> InlineImage:
     if simulated:
-        fig.text(
-            0.5,
-            0.5,
-            "SIMULATED",
-            ha="center",
-            va="center",
-            rotation=25,
-            fontsize=54,
-            color="#d62728",
-            alpha=0.18,
-            weight="bold",
-            zorder=100,
-        )
-        fig.text(
-            0.005,
-            0.995,
-            "SIMULATED DATA",
-            ha="left",
-            va="top",
-            fontsize=9,
-            color="white",
-            weight="bold",
-            bbox={"facecolor": "#d62728", "edgecolor": "none", "pad": 2},
-            zorder=101,
-        )
+        mark_simulated(fig)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     if fmt == "jpeg":

@@ -87,7 +87,10 @@ def parse_sites(obj: Any, *, source: str | Path = "<geojson>", fix: bool = False
         label = _label(i, feat)
         geom = _polygonal(feat, label, source, fix)
         # A GeoJSON Feature may carry its id beside the properties rather than in them.
-        props = {**({"id": feat["id"]} if isinstance(feat.get("id"), str) else {}), **(feat.get("properties") or {})}
+        raw_props = feat.get("properties") or {}
+        if not isinstance(raw_props, Mapping):
+            raise SiteError(f"{label}: 'properties' is not an object", path=source, fix='give "properties": {...}')
+        props = {**({"id": feat["id"]} if isinstance(feat.get("id"), str) else {}), **raw_props}
         if props.get("type") == "site" or "site_id" not in props:
             site_id, name = _required(props, ("id", "name"), label, source)
             if site_id in sites:
@@ -178,7 +181,23 @@ def _polygonal(feat: Any, label: str, source: str | Path, fix: bool) -> BaseGeom
         raise SiteError(
             f"{label}: coordinates are not longitude/latitude", path=source, fix="reproject the file to EPSG:4326"
         )
+    if _jumps_antimeridian(geom):
+        raise SiteError(
+            f"{label}: an edge crosses the antimeridian (longitude jumps by more than 180°)",
+            path=source,
+            fix="split the polygon at ±180° into a MultiPolygon (RFC 7946 §3.1.9)",
+        )
     return geom
+
+
+def _jumps_antimeridian(geom: BaseGeometry) -> bool:
+    """True if any ring has an edge spanning more than 180° of longitude (meant the short way round)."""
+    for poly in shapely.get_parts(geom):
+        for ring in (poly.exterior, *poly.interiors):
+            xs = shapely.get_coordinates(ring)[:, 0]
+            if xs.size > 1 and float(abs(xs[1:] - xs[:-1]).max()) > 180:
+                return True
+    return False
 
 
 def _polygonal_part(geom: BaseGeometry) -> BaseGeometry:

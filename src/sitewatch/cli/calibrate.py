@@ -1,0 +1,74 @@
+"""``sitewatch calibrate-counts``: fit a detector's count calibration on a processed simulation."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sitewatch.cli._common import DbOption, JsonOption, console, fail, open_store, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("calibrate-counts")(calibrate_counts)
+
+
+def calibrate_counts(
+    sim_dir: Annotated[Path, typer.Argument(help="Simulation folder whose scenes were ingested and detected.")],
+    db: DbOption = None,
+    detector: Annotated[
+        str | None, typer.Option("--detector", help="name@version (default: the one that covered most scenes).")
+    ] = None,
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Store the calibration in this model's .json sidecar (same name@version only)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit how many detections a visible object yields, per class and by imaging conditions.
+
+    `analyze` then corrects counts from that detector with it. Calibrate on a simulation you
+    do not evaluate on (e.g. `sitewatch demo out/calib --seed 1001`), then check the counts
+    with `sitewatch evaluate` on another seed.
+    """
+    from sitewatch.detect import CALIBRATION_KEY
+    from sitewatch.evaluation import calibrate_counts as fit
+    from sitewatch.pipeline import demo_db_url
+
+    if db is None and (sim_dir.parent / "sitewatch.db").is_file():
+        db = demo_db_url(sim_dir.parent)
+    with user_errors():
+        store = open_store(db)
+        try:
+            calibration = fit(store, sim_dir, detector=detector)
+        finally:
+            store.close()
+    result = calibration.as_dict()
+    if write is not None:
+        _write_sidecar(write.with_suffix(".json"), CALIBRATION_KEY, result, calibration.detector)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    console.print(f"[bold]count calibration of {calibration.detector}[/bold] ({calibration.source})")
+    console.print("curve: " + ", ".join(f"{k} {v:.3g}" for k, v in calibration.curve.as_dict().items()))
+    console.print("yield per class: " + (", ".join(f"{c} {v:.3g}" for c, v in calibration.class_yield) or "none"))
+    if write is not None:
+        console.print(f"written to {write.with_suffix('.json')}")
+
+
+def _write_sidecar(path: Path, key: str, value: dict[str, object], detector: str) -> None:
+    """Set ``key`` in a model sidecar atomically, refusing a model other than the calibrated one."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        fail(f"{path}: cannot read the model metadata ({exc}) — fix: give the .json beside the model's .onnx")
+    name = f"{meta.get('name')}@{meta.get('version', '0')}"
+    if name != detector:
+        fail(f"{path}: this model is {name}, the calibration is for {detector} — fix: pass --detector {name}")
+    meta[key] = value
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(tmp, path)  # atomic: a crash leaves the old sidecar, never half a file

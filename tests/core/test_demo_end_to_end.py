@@ -1,0 +1,58 @@
+"""The whole pipeline on a tiny simulation, through the CLI a new user types (issue 3's end-to-end test)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sitewatch.cli.main import app
+from sitewatch.detect import DEFAULT_MODEL, MODELS_DIR
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    result = runner.invoke(app, ["demo", str(out), "--sites", "1", "--days", "12", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.slow
+def test_demo_writes_marked_reports_and_real_figures(demo: Path) -> None:
+    reports = sorted(demo.glob("report-*.html"))
+    assert reports, "the demo wrote no report"
+    html = reports[0].read_text()
+    assert "SIMULATED" in html and "http://" not in html.replace("http://www.w3.org", "")  # self-contained
+    evaluation = json.loads((demo / "evaluation.json").read_text())
+    assert evaluation["simulated"] is True
+    det = evaluation["detection"]
+    assert det["truth"] > 0 and 0.0 <= (det["recall"] or 0.0) <= 1.0
+    assert evaluation["counts"]["n"] > 0 and evaluation["counts"]["mae"] is not None
+    assert set(evaluation["alerts"]) >= {"recall", "precision", "median_lead_days", "episodes"}
+    # The CLI gives the same figures from the demo's own store.
+    cli = runner.invoke(app, ["evaluate", str(demo / "sim"), "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output)["detection"] == det
+
+
+@pytest.mark.slow
+def test_calibrate_counts_writes_only_the_matching_model(demo: Path, tmp_path: Path) -> None:
+    model = tmp_path / f"{DEFAULT_MODEL}.onnx"
+    shutil.copy(MODELS_DIR / f"{DEFAULT_MODEL}.json", model.with_suffix(".json"))
+    result = runner.invoke(app, ["calibrate-counts", str(demo / "sim"), "--json", "--write", str(model)])
+    assert result.exit_code == 0, result.output
+    cal = json.loads(result.output)
+    meta = json.loads(model.with_suffix(".json").read_text())
+    assert cal["detector"] == f"{meta['name']}@{meta['version']}"
+    assert meta["count_calibration"] == cal and "SIMULATED" in cal["source"]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"name": "other", "version": "1"}))
+    refused = runner.invoke(app, ["calibrate-counts", str(demo / "sim"), "--write", str(other)])
+    assert refused.exit_code == 1 and "other@1" in refused.output
+    assert "count_calibration" not in json.loads(other.read_text())

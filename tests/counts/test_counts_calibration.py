@@ -1,0 +1,99 @@
+"""Per-class count calibration: fitting, serialisation, use in counts and in the observation frame."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sitewatch.analytics.series import counts_frame
+from sitewatch.counts import CountCalibration, Detectability, compute_counts, fit_count_calibration, poisson_interval
+from sitewatch.counts.estimate import thinning_of
+from sitewatch.errors import InputError
+
+from .test_counts_core import det, make_scene, metric_box, site_with_two_zones
+
+CURVE = Detectability(p_max=0.8, gsd50=0.7, gsd_scale=0.1, sun50=10.0, sun_scale=3.0, k=1.0)
+
+
+def simulated_outcomes(rng: np.random.Generator, yields: dict[str, float], n_scenes: int = 300) -> pd.DataFrame:
+    """Outcomes of a detector whose matched rate follows CURVE and whose yield per class is known."""
+    rows = []
+    for i in range(n_scenes):
+        gsd, on, sun = rng.uniform(0.3, 0.9), rng.uniform(0, 30), rng.uniform(5, 70)
+        p = float(CURVE(gsd, on, sun))
+        for cls, y in yields.items():
+            present = int(rng.integers(5, 40))
+            matched = int(rng.binomial(present, p))
+            detected = int(rng.poisson(y * p * present))
+            rows.append((f"s{i}", cls, gsd, on, sun, present, matched, detected))
+    return pd.DataFrame(
+        rows, columns=["scene_id", "cls", "gsd", "off_nadir", "sun_elevation", "present", "matched", "detected"]
+    )
+
+
+def test_fit_recovers_the_curve_and_each_class_yield() -> None:
+    yields = {"car": 1.0, "truck": 0.4, "crane": 1.3}
+    cal = fit_count_calibration(simulated_outcomes(np.random.default_rng(3), yields), detector="m@1")
+    assert cal.detector == "m@1"
+    assert cal.curve.gsd50 == pytest.approx(CURVE.gsd50, abs=0.05)
+    assert dict(cal.class_yield) == pytest.approx(yields, rel=0.08)
+    # Probabilities are per class and never above 1 (binomial thinning).
+    assert cal.probability("truck", 0.4, 10, 50) < cal.probability("car", 0.4, 10, 50)
+    assert cal.probability("crane", 0.3, 0, 90) <= 1.0
+    assert cal.probability("bus", 0.4, 10, 50) == pytest.approx(float(cal.curve(0.4, 10, 50)))  # not calibrated
+
+
+def test_classes_with_few_objects_keep_the_plain_curve() -> None:
+    out = simulated_outcomes(np.random.default_rng(4), {"car": 1.0}, n_scenes=60)
+    rare = out.head(1).assign(cls="locomotive", present=3, matched=1, detected=1)
+    cal = fit_count_calibration(pd.concat([out, rare]))
+    assert "locomotive" not in dict(cal.class_yield)
+
+
+def test_round_trip_and_malformed_calibration() -> None:
+    cal = CountCalibration(CURVE, (("car", 0.9), ("truck", 0.5)), detector="m@1", source="SIMULATED seed 1")
+    again = CountCalibration.from_dict(json.loads(json.dumps(cal.as_dict())))
+    assert again == cal
+    with pytest.raises(InputError):
+        CountCalibration.from_dict({"class_yield": {"car": 1.0}})
+    with pytest.raises(InputError):
+        CountCalibration.from_dict({"curve": CURVE.as_dict(), "class_yield": {"car": -1.0}})
+    with pytest.raises(InputError):
+        fit_count_calibration(pd.DataFrame({"cls": ["car"]}))
+
+
+def test_counts_use_the_class_yield_and_the_frame_recovers_q_per_class() -> None:
+    site = site_with_two_zones()
+    scene = make_scene(metric_box(-50, -50, 350, 150))
+    cal = CountCalibration(CURVE, (("truck", 0.5),))
+    dets = [det(10, 10), det(50, 50), det(80, 20, "car")]
+    counts = compute_counts(site, scene, dets, detectability=cal)
+    by = {(c.zone_id, c.cls): c for c in counts}
+    p_car = float(CURVE(0.3, 5.0, 50.0))
+    assert by[("pad", "car")].estimate == pytest.approx(1 / p_car)
+    assert by[("pad", "truck")].estimate == pytest.approx(2 / (0.5 * p_car))
+    frame = counts_frame(counts).set_index(["zone_id", "cls"])
+    assert frame.loc[("pad", "truck"), "q"] == pytest.approx(0.5 * p_car, rel=1e-6)
+    assert frame.loc[("pad", "bus"), "q"] == pytest.approx(p_car, rel=1e-6)  # raw 0: q still known
+
+
+@pytest.mark.parametrize("raw", [0, 1, 7, 40])
+@pytest.mark.parametrize("q", [0.05, 0.4, 1.0])
+def test_thinning_inverts_the_poisson_interval(raw: int, q: float) -> None:
+    _, hi = poisson_interval(raw, q)
+    assert thinning_of(np.array([raw]), np.array([hi]))[0] == pytest.approx(q, rel=1e-9)
+
+
+def test_bundled_calibration_is_found_by_detector_name(tmp_path: Path) -> None:
+    from sitewatch.detect import CALIBRATION_KEY, calibration_for
+
+    cal = CountCalibration(CURVE, (("car", 0.7),), detector="tiny@3")
+    (tmp_path / "tiny.json").write_text(json.dumps({"name": "tiny", "version": "3", CALIBRATION_KEY: cal.as_dict()}))
+    (tmp_path / "other.json").write_text(json.dumps({"name": "other", "version": "1"}))
+    assert calibration_for("tiny@3", tmp_path) == cal
+    assert calibration_for("tiny@4", tmp_path) is None  # another version must be calibrated again
+    assert calibration_for("other@1", tmp_path) is None
