@@ -8,11 +8,13 @@ SHA-256 digest is stored (a slow hash adds nothing to a secret that cannot be gu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Connection,
     Engine,
     ForeignKey,
     Integer,
@@ -181,6 +184,16 @@ class Accounts:
     def close(self) -> None:
         self._engine.dispose()
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction that takes the SQLite write lock at BEGIN, where waits are retried.
+
+        A deferred one would upgrade from a read lock on its first write, which SQLite
+        refuses at once (no busy wait) when another writer committed in between.
+        """
+        with self._engine.connect() as conn, conn.execution_options(sqlite_begin="IMMEDIATE").begin():
+            yield conn
+
     # -- users ---------------------------------------------------------------
     def add_user(self, name: str, password: str, role: str) -> User:
         check_role(role)
@@ -189,7 +202,7 @@ class Accounts:
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InputError(f"password shorter than {MIN_PASSWORD_LENGTH} characters", fix="choose a longer one")
         user = User(name, role, _now())
-        with self._engine.begin() as conn:
+        with self._write() as conn:
             if conn.execute(select(users.c.name).where(users.c.name == name)).first():
                 raise InputError(f"user {name!r} already exists", fix="pick another name")
             conn.execute(
@@ -226,7 +239,7 @@ class Accounts:
         if r is None or r.disabled:
             return None
         if self._hasher.check_needs_rehash(r.password_hash):
-            with self._engine.begin() as conn:
+            with self._write() as conn:
                 new_hash = self._hasher.hash(password)
                 conn.execute(update(users).where(users.c.name == name).values(password_hash=new_hash))
         return User(r.name, r.role, r.created, bool(r.disabled))
@@ -237,7 +250,7 @@ class Accounts:
         account = self.get_user(user)
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         expires = _now() + ttl if ttl else None
-        with self._engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(tokens).values(
                     id=token_id,
@@ -267,14 +280,14 @@ class Accounts:
         return Principal(r.user, r.role, r.kind, r.id)
 
     def revoke(self, token_id: str) -> None:
-        with self._engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(delete(tokens).where(tokens.c.id == token_id))
 
     # -- audit log -----------------------------------------------------------
     def audit(
         self, user: str | None, method: str, path: str, status: int, detail: dict[str, Any] | None = None
     ) -> None:
-        with self._engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(audit_log).values(
                     at=_now(), user=user, method=method, path=path, status=status, detail=detail or {}
@@ -291,7 +304,7 @@ class Accounts:
     def add_note(self, alert_id: str, user: str, kind: str, text: str = "") -> AlertNote:
         at = _now()
         row = {"alert_id": alert_id, "user": user, "at": at, "kind": kind, "text": text}
-        with self._engine.begin() as conn:
+        with self._write() as conn:
             new_id = conn.execute(insert(alert_notes).values(row)).inserted_primary_key[0]  # type: ignore[index]
         return AlertNote(int(new_id), alert_id, user, at, kind, text)
 

@@ -1,17 +1,18 @@
 """The SQLAlchemy store: SQLite (WAL) by default, PostGIS by URL.
 
 Every public method is one transaction. On SQLite, writes take the write lock up front
-(``BEGIN IMMEDIATE``) so concurrent writers wait on ``busy_timeout`` instead of failing
-half-way, and readers keep reading their WAL snapshot meanwhile. On PostgreSQL, write
-transactions take one transaction-scoped advisory lock, which gives the same one-writer
-semantics (the check-then-insert of ``add_scene`` and ``upsert_site`` cannot race) while
-readers never wait.
+(``BEGIN IMMEDIATE``) so concurrent writers wait on ``busy_timeout`` (and BEGIN is retried
+with backoff beyond it) instead of failing half-way, and readers keep reading their WAL
+snapshot meanwhile. On PostgreSQL, write transactions take one transaction-scoped advisory
+lock, which gives the same one-writer semantics (the check-then-insert of ``add_scene`` and
+``upsert_site`` cannot race) while readers never wait.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ from sitewatch.store.base import RunRecord
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: How long (ms) an SQLite writer waits for another one before giving up.
 BUSY_TIMEOUT_MS = 30_000
+#: Tries at BEGIN on SQLite, each waiting up to ``BUSY_TIMEOUT_MS``, before the error is raised.
+BEGIN_ATTEMPTS = 5
+#: Pause (s) before the second try, doubled before each later one.
+BEGIN_BACKOFF_S = 0.05
 #: Key of the PostgreSQL advisory lock that serialises sitewatch writers ("sitewatc" in ASCII).
 PG_WRITE_LOCK = 0x7369746577617463
 
@@ -136,10 +141,11 @@ class SqlStore:
                 )
             _check_sites(conn, site_ids)
             conn.execute(insert(t.scenes).values(_scene_row(scene)))
-            if site_ids:
-                conn.execute(
-                    insert(t.scene_sites), [{"scene_id": scene.id, "site_id": s} for s in dict.fromkeys(site_ids)]
-                )
+            # Also every site stored now that the scene covers: one imported by another
+            # process after the caller listed the sites would otherwise never be linked.
+            linked = dict.fromkeys([*site_ids, *_sites_covering(conn, scene.footprint)])
+            if linked:
+                conn.execute(insert(t.scene_sites), [{"scene_id": scene.id, "site_id": s} for s in linked])
             return True
 
     def get_scene(self, scene_id: str) -> Scene:
@@ -326,9 +332,38 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
+        _begin_sqlite(conn, conn.get_execution_options().get("sqlite_begin", "DEFERRED"))
 
     return engine
+
+
+def _begin_sqlite(conn: Connection, mode: str) -> None:
+    """``BEGIN <mode>``, tried again with backoff while SQLite reports the database busy.
+
+    The busy timeout covers the usual wait for another writer, but SQLite returns
+    SQLITE_BUSY without waiting in some cases (e.g. while another connection recovers the
+    WAL after a crash), and a writer may hold the lock past the timeout. Only BEGIN is
+    retried: with ``BEGIN IMMEDIATE`` it is where a write transaction waits for the lock, and
+    nothing has run yet, so trying again is safe.
+    """
+    for attempt in range(BEGIN_ATTEMPTS):
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+            return
+        except OperationalError as exc:
+            if attempt == BEGIN_ATTEMPTS - 1 or not _is_busy(exc):
+                raise
+        _retry_sleep(BEGIN_BACKOFF_S * 2**attempt)
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+def _retry_sleep(seconds: float) -> None:
+    """Pause between BEGIN tries (a function of its own so tests can step in)."""
+    time.sleep(seconds)
 
 
 def _migrate(conn: Connection) -> None:
@@ -361,6 +396,17 @@ def _check_sites(conn: Connection, site_ids: Sequence[str]) -> None:
         raise NotFoundError(
             f"unknown site id(s) {', '.join(missing)}", fix="import the sites first with `sitewatch sites import`"
         )
+
+
+def _sites_covering(conn: Connection, footprint: BaseGeometry) -> list[str]:
+    """Ids of the stored sites whose AOI ``footprint`` intersects (the test ``upsert_site`` links by)."""
+    if footprint.is_empty:
+        return []
+    s = t.sites.c
+    minx, miny, maxx, maxy = footprint.bounds
+    bbox_hit = (s.minx <= maxx) & (s.maxx >= minx) & (s.miny <= maxy) & (s.maxy >= miny)
+    rows = conn.execute(select(s.id, s.aoi).where(bbox_hit).order_by(s.id)).all()
+    return [r.id for r in rows if footprint.intersects(r.aoi)]
 
 
 def _link_scenes_to_site(conn: Connection, site: Site) -> None:
