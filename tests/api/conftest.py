@@ -17,6 +17,7 @@ import rasterio
 import shapely
 from fastapi.testclient import TestClient
 from rasterio.transform import from_origin
+from scipy import ndimage
 
 from sitewatch.imagery.raster import pixel_box_to_polygon, reproject_geometry
 from sitewatch.model import Alert, Count, Detection, Event, Hypothesis, Scene, Site, Zone
@@ -45,9 +46,26 @@ def _ground(col0: float, row0: float, col1: float, row1: float) -> shapely.Polyg
     return reproject_geometry(shapely.box(x0, y1, x1, y0), CRS, "EPSG:4326")
 
 
-def write_scene(path: Path, rng: np.random.Generator) -> None:
-    data = rng.integers(60, 200, size=(3, SIZE, SIZE), dtype=np.uint8)
-    data[:, :, :NODATA_COLS] = 0  # a nodata strip on the west edge, reaching into the AOI
+#: Pixels (rows, cols) of a roof built in the last three scenes of a textured world.
+ROOF = (slice(120, 140), slice(70, 100))
+
+
+def ground(seed: int = 5) -> np.ndarray:
+    """(3, SIZE, SIZE) smooth texture: one ground seen on every date, so scenes can be compared."""
+    rng = np.random.default_rng(seed)
+    bands = np.stack([ndimage.gaussian_filter(rng.normal(size=(SIZE, SIZE)), 2.0) for _ in range(3)])
+    return (60 + 140 * (bands - bands.min()) / (bands.max() - bands.min())).astype(np.uint8)
+
+
+def write_scene(path: Path, rng: np.random.Generator, *, textured: bool = False, roof: bool = False) -> None:
+    """Independent noise with a nodata strip, or (``textured``) one ground with a little noise and maybe a roof."""
+    if textured:
+        data = np.clip(ground() + rng.normal(0, 2, size=(3, SIZE, SIZE)), 1, 255).astype(np.uint8)
+        if roof:
+            data[:, ROOF[0], ROOF[1]] = 190
+    else:
+        data = rng.integers(60, 200, size=(3, SIZE, SIZE), dtype=np.uint8)
+        data[:, :, :NODATA_COLS] = 0  # a nodata strip on the west edge, reaching into the AOI
     profile = {
         "driver": "GTiff",
         "width": SIZE,
@@ -66,8 +84,12 @@ def write_scene(path: Path, rng: np.random.Generator) -> None:
         ds.build_overviews([2, 4], rasterio.enums.Resampling.average)
 
 
-def build_world(root: Path, *, n_scenes: int = 12, seed: int = 0) -> World:
-    """Write scenes under ``root`` and fill a new SQLite store there with everything the API serves."""
+def build_world(root: Path, *, n_scenes: int = 12, seed: int = 0, textured: bool = False) -> World:
+    """Write scenes under ``root`` and fill a new SQLite store there with everything the API serves.
+
+    ``textured`` scenes show one ground (with a roof built for the last three), so they can
+    be co-registered and compared; otherwise each scene is independent noise.
+    """
     rng = np.random.default_rng(seed)
     url = f"sqlite:///{root / 'store.db'}"
     aoi = _ground(20, 20, 180, 180)
@@ -77,14 +99,15 @@ def build_world(root: Path, *, n_scenes: int = 12, seed: int = 0) -> World:
     )
     site = Site("test-site", "Test site", aoi, zones, "KP", "generated for tests", simulated=True)
     footprint = _ground(0, 0, SIZE, SIZE)
-    valid = _ground(NODATA_COLS, 0, SIZE, SIZE)
+    # Textured worlds have no nodata strip: the small AOI must stay wide enough to align on.
+    valid = footprint if textured else _ground(NODATA_COLS, 0, SIZE, SIZE)
     store = open_store(url)
     store.upsert_site(site)
     scenes, counts = [], []
     transform = from_origin(*ORIGIN, GSD, GSD)
     for i in range(n_scenes):
         path = root / f"scene-{i:02d}.tif"
-        write_scene(path, rng)
+        write_scene(path, rng, textured=textured, roof=i >= n_scenes - 3)
         scene = Scene(
             f"scene-{i:02d}",
             str(path),

@@ -20,7 +20,8 @@ MAX_EXAMPLES = 12
 
 @pytest.fixture(scope="module")
 def admin_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    world = build_world(tmp_path_factory.mktemp("schema-world"), n_scenes=6, seed=1)
+    # Textured: the change endpoints can then succeed too, so their 200 bodies are checked as well.
+    world = build_world(tmp_path_factory.mktemp("schema-world"), n_scenes=6, seed=1, textured=True)
     return world.url, add_users(world.url).admin
 
 

@@ -41,10 +41,9 @@ def test_fit_recovers_the_curve_and_each_class_yield() -> None:
     assert cal.detector == "m@1"
     assert cal.curve.gsd50 == pytest.approx(CURVE.gsd50, abs=0.05)
     assert dict(cal.class_yield) == pytest.approx(yields, rel=0.08)
-    # Probabilities are per class and never above 1 (binomial thinning).
-    assert cal.probability("truck", 0.4, 10, 50) < cal.probability("car", 0.4, 10, 50)
-    assert cal.probability("crane", 0.3, 0, 90) <= 1.0
-    assert cal.probability("bus", 0.4, 10, 50) == pytest.approx(float(cal.curve(0.4, 10, 50)))  # not calibrated
+    # Rates are per class; a class with false positives yields more than its curve.
+    assert cal.rate("truck", 0.4, 10, 50) < cal.rate("car", 0.4, 10, 50) < cal.rate("crane", 0.4, 10, 50)
+    assert cal.rate("bus", 0.4, 10, 50) == pytest.approx(float(cal.curve(0.4, 10, 50)))  # not calibrated
 
 
 def test_classes_with_few_objects_keep_the_plain_curve() -> None:
@@ -52,6 +51,27 @@ def test_classes_with_few_objects_keep_the_plain_curve() -> None:
     rare = out.head(1).assign(cls="locomotive", present=3, matched=1, detected=1)
     cal = fit_count_calibration(pd.concat([out, rare]))
     assert "locomotive" not in dict(cal.class_yield)
+
+
+def test_a_gsd_fit_on_a_narrow_range_stays_bounded() -> None:
+    """GSD has no effect within 0.3-0.8 m here: the fit must not run off to absurd half-rate GSDs."""
+    rng = np.random.default_rng(5)
+    out = simulated_outcomes(rng, {"car": 1.0})
+    out["matched"] = rng.binomial(out["present"], 0.6)
+    cal = fit_count_calibration(out)
+    assert cal.curve.gsd50 <= 5.0 and cal.curve.gsd_scale <= 2.0
+    assert cal.curve(0.55, 10, 50) == pytest.approx(0.6, abs=0.05)
+
+
+def test_yield_above_one_lowers_the_estimate_below_raw() -> None:
+    site = site_with_two_zones()
+    scene = make_scene(metric_box(-50, -50, 350, 150), sun=90.0, off_nadir=0.0)
+    flat = Detectability(p_max=1.0, gsd50=5.0, gsd_scale=0.01, sun50=0.0, sun_scale=0.01, k=1.0)
+    cal = CountCalibration(flat, (("truck", 4.0),))
+    counts = compute_counts(site, scene, [det(10, 10) for _ in range(8)], detectability=cal)
+    trucks = {c.zone_id: c for c in counts if c.cls == "truck"}
+    assert trucks["pad"].estimate == pytest.approx(2.0)
+    assert trucks["pad"].lo < trucks["pad"].estimate < trucks["pad"].hi
 
 
 def test_round_trip_and_malformed_calibration() -> None:
@@ -82,7 +102,7 @@ def test_counts_use_the_class_yield_and_the_frame_recovers_q_per_class() -> None
 
 
 @pytest.mark.parametrize("raw", [0, 1, 7, 40])
-@pytest.mark.parametrize("q", [0.05, 0.4, 1.0])
+@pytest.mark.parametrize("q", [0.05, 0.4, 1.0, 2.5])
 def test_thinning_inverts_the_poisson_interval(raw: int, q: float) -> None:
     _, hi = poisson_interval(raw, q)
     assert thinning_of(np.array([raw]), np.array([hi]))[0] == pytest.approx(q, rel=1e-9)

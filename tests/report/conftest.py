@@ -12,6 +12,7 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from scipy import ndimage
 from shapely.geometry import box
 
 from sitewatch.errors import NotFoundError
@@ -134,9 +135,21 @@ def utm_box(c0: float, r0: float, c1: float, r1: float) -> shapely.Geometry:
     return reproject_geometry(box(x0, y1, x1, y0), CRS, "EPSG:4326")
 
 
-def write_scene(path: Path, seed: int, boxes: Sequence[tuple[int, int, int, int]]) -> None:
+def ground(seed: int = 11) -> np.ndarray:
+    """(3, SIZE, SIZE) smooth texture: the same ground on every date, so scenes can be co-registered."""
     rng = np.random.default_rng(seed)
-    img = rng.integers(60, 110, size=(3, SIZE, SIZE), dtype=np.uint8)
+    bands = np.stack([ndimage.gaussian_filter(rng.normal(size=(SIZE, SIZE)), 2.0) for _ in range(3)])
+    return (60 + 50 * (bands - bands.min()) / (bands.max() - bands.min())).astype(np.uint8)
+
+
+def write_scene(path: Path, seed: int, boxes: Sequence[tuple[int, int, int, int]], *, textured: bool = False) -> None:
+    """A scene of bright vehicle boxes on independent noise, or on :func:`ground` with a little noise."""
+    rng = np.random.default_rng(seed)
+    if textured:
+        noise = rng.normal(0, 2, size=(3, SIZE, SIZE))
+        img = np.clip(ground() + noise, 1, 255).astype(np.uint8)
+    else:
+        img = rng.integers(60, 110, size=(3, SIZE, SIZE), dtype=np.uint8)
     for x0, y0, x1, y1 in boxes:
         img[:, y0:y1, x0:x1] = 230
     with rasterio.open(
@@ -172,7 +185,8 @@ def _vehicles(i: int) -> list[tuple[str, str, tuple[int, int, int, int]]]:
     return out
 
 
-def build_site(tmp: Path, *, simulated: bool) -> FakeStore:
+def build_site(tmp: Path, *, simulated: bool, textured: bool = False) -> FakeStore:
+    """The test site; ``textured`` scenes show one ground (comparable between dates), else noise."""
     store = FakeStore()
     zones = tuple(Zone(zid, zid.replace("_", " ").title(), zid, utm_box(*px)) for zid, px in ZONES_PX.items())
     site = Site("test-site", "Test Site", utm_box(*AOI_PX), zones, country="KP", simulated=simulated)
@@ -183,7 +197,7 @@ def build_site(tmp: Path, *, simulated: bool) -> FakeStore:
         sid = f"scene-{i}"
         vehicles = _vehicles(i)
         path = tmp / f"{sid}.tif"
-        write_scene(path, i, [b for _, _, b in vehicles])
+        write_scene(path, i, [b for _, _, b in vehicles], textured=textured)
         valid = utm_box(0, 0, 120, SIZE) if i == CLOUDY else footprint
         scene = Scene(
             sid,

@@ -41,7 +41,8 @@ def counts_frame(counts: Iterable[Count]) -> pd.DataFrame:
     # it is undefined (a zone not seen at all) the observed fraction stands in.
     q = pd.Series(thinning_of(df["raw"].to_numpy(), df["hi"].to_numpy()), index=df.index)
     q = q.where(np.isfinite(q) & (df["observed_fraction"] > 0))
-    df["q"] = q.fillna(df["observed_fraction"]).clip(lower=1e-6, upper=1.0)
+    # q may exceed 1 for a class whose calibrated yield includes false positives.
+    df["q"] = q.fillna(df["observed_fraction"]).clip(lower=1e-6)
     return normalise_observations(df)
 
 

@@ -22,10 +22,11 @@ from fastapi.staticfiles import StaticFiles
 
 from sitewatch import __version__
 from sitewatch.api.accounts import Accounts
+from sitewatch.api.change import ChangeCache
 from sitewatch.api.deps import SiteIndex, SitesDep
 from sitewatch.api.jobs import JobRunner
 from sitewatch.api.middleware import AuditWrites, BodyLimit, SecurityHeaders
-from sitewatch.api.routes import alerts, auth, data, reports, scenes, sites
+from sitewatch.api.routes import alerts, auth, change, data, reports, scenes, sites
 from sitewatch.api.routes import jobs as jobs_routes
 from sitewatch.api.schemas import Health
 from sitewatch.api.security import CredentialCache, RateLimiter
@@ -71,6 +72,7 @@ def create_app(store_url: str, *, settings: ApiSettings | None = None) -> FastAP
     app.state.credentials = CredentialCache()
     app.state.sites = SiteIndex(store)
     app.state.jobs = jobs
+    app.state.change_cache = ChangeCache()
 
     # Each middleware added wraps the ones before it: the body limit (last) runs first, before
     # anything reads the body; the audit (first) sees the status the routes produced.
@@ -93,7 +95,7 @@ def create_app(store_url: str, *, settings: ApiSettings | None = None) -> FastAP
         listed = sites.all().values()
         return Health(version=__version__, sites=len(listed), simulated=any(s.simulated for s in listed))
 
-    for module in (auth, sites, scenes, data, alerts, reports, jobs_routes):
+    for module in (auth, sites, scenes, data, alerts, change, reports, jobs_routes):
         app.include_router(module.router, prefix=API_PREFIX)
 
     _add_web(app)

@@ -7,6 +7,7 @@ it is ``simulated``, so a client can never show simulated numbers as real ones.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -361,3 +362,78 @@ class AuditOut(BaseModel):
     @classmethod
     def of(cls, e: AuditEntry) -> AuditOut:
         return cls(id=e.id, at=e.at, user=e.user, method=e.method, path=e.path, status=e.status, detail=e.detail)
+
+
+def finite(x: float) -> float | None:
+    """``x``, or ``None`` for NaN/inf (JSON has no such numbers)."""
+    return x if math.isfinite(x) else None
+
+
+class ChangeSceneOut(BaseModel):
+    scene_id: str
+    acquired: dt.datetime
+    sensor: str
+    gsd: float
+    simulated: bool
+
+    @classmethod
+    def of(cls, s: Scene) -> ChangeSceneOut:
+        return cls(scene_id=s.id, acquired=s.acquired, sensor=s.sensor, gsd=s.gsd, simulated=s.simulated)
+
+
+class ChangeGridOut(BaseModel):
+    """The metric grid both scenes were resampled onto for the comparison."""
+
+    crs: str
+    res_m: float
+    width: int
+    height: int
+
+
+class AlignmentOut(BaseModel):
+    shift_px: tuple[float, float] = Field(description="(rows, cols) applied to the after scene to land on the before")
+    shift_m: float
+    residual_px: float | None = Field(description="RMS misfit of the tile shifts after alignment (px)")
+    residual_m: float | None
+    ncc: float | None = Field(description="Normalised cross-correlation of the aligned images")
+    tiles: int
+    inliers: int
+    reliable: bool
+
+
+class ZoneFlowOut(BaseModel):
+    """Object changes of one class in one zone (``zone_id`` null: outside every zone)."""
+
+    zone_id: str | None
+    cls: str
+    appeared: int
+    departed: int
+    moved: int
+    stayed: int
+    unobserved: int
+
+
+class ChangeOut(BaseModel):
+    """What changed at a site between two scenes (as ``sitewatch change`` computes it)."""
+
+    site_id: str
+    requested: tuple[dt.date, dt.date] = Field(description="The dates asked for (or the alert window's scenes)")
+    before: ChangeSceneOut
+    after: ChangeSceneOut
+    grid: ChangeGridOut
+    alignment: AlignmentOut
+    valid_fraction: float = Field(description="Share of the grid compared (both scenes clear)")
+    changed_fraction: float = Field(description="Share of the compared pixels that changed")
+    changed_area_m2: float
+    regions: dict[str, int] = Field(description="Change polygons per kind")
+    structure_changes: dict[str, int] = Field(description="Structure-level changes per kind (crane, new_structure...)")
+    objects: dict[str, int] = Field(description="Object changes per kind (appeared, departed, moved, stayed...)")
+    flows: list[ZoneFlowOut] = Field(description="Object changes per zone and class")
+    parked_through: int = Field(description="Objects seen parked on every scene from before to after")
+    longest_dwell_days: float
+    detector: str | None
+    summary: str = Field(description="The one-line summary the report shows")
+    caveats: list[str]
+    polygons: FeatureCollection = Field(description="Change polygons (EPSG:4326) with area_m2, confidence and kind")
+    figure_url: str = Field(description="The before/after/change PNG of this comparison")
+    simulated: bool

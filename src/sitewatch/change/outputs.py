@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import rasterio
@@ -165,24 +167,50 @@ def write_outputs(result: ChangeResult, out_dir: str | Path) -> dict[str, Path]:
     }
     paths["json"].write_text(json.dumps(doc, indent=2))
     pair = result.pair
-    titles = (
-        f"before {result.before.acquired:%Y-%m-%d} {result.before.sensor}",
-        f"after {result.after.acquired:%Y-%m-%d} {result.after.sensor} (aligned)",
-    )
-    paths["figure"].write_bytes(
-        before_after(
-            pair.before,
-            pair.after,
-            pair.pixels.mask,
-            pair.pixels.valid,
-            pair.regions,
-            titles=titles,
-            simulated=result.simulated,
-        )
-    )
+    paths["figure"].write_bytes(figure_png(result))
     for r in pair.regions:
         if r.kind in STRUCTURE_KINDS:
             p = out / "chips" / f"region-{r.id}.png"
             p.write_bytes(chip(pair.before, pair.after, r, simulated=result.simulated))
             paths[f"chip-{r.id}"] = p
     return paths
+
+
+def figure_png(result: ChangeResult, *, max_px: int = 900, fmt: Literal["png", "jpeg"] = "png") -> bytes:
+    """The before/after/change figure of ``result`` (what the CLI, API and report show), PNG by default."""
+    pair = result.pair
+    titles = (
+        f"before {result.before.acquired:%Y-%m-%d} {result.before.sensor}",
+        f"after {result.after.acquired:%Y-%m-%d} {result.after.sensor} (aligned)",
+    )
+    return before_after(
+        pair.before,
+        pair.after,
+        pair.pixels.mask,
+        pair.pixels.valid,
+        pair.regions,
+        titles=titles,
+        simulated=result.simulated,
+        max_px=max_px,
+        fmt=fmt,
+    )
+
+
+def summary_line(result: ChangeResult) -> str:
+    """One line for a reader: changed area, objects appeared/departed by class, structure changes."""
+    px = result.pair.pixels
+    area = float(px.mask.sum() * result.grid.pixel_area)
+    parts = [f"changed {px.changed_fraction:.2%} of the compared area ({area:,.0f} m²)"]
+    by_kind: dict[str, Counter[str]] = {}
+    for o in result.objects:
+        by_kind.setdefault(o.kind, Counter())[o.cls] += 1
+    for kind in ("appeared", "departed"):
+        tally = by_kind.get(kind)
+        listed = ", ".join(f"{n} {cls}" for cls, n in sorted(tally.items())) if tally else "none"
+        parts.append(f"{kind}: {listed}")
+    if result.detector is None:
+        parts[-2:] = ["objects: no detections stored"]
+    structures = Counter(r.kind for r in result.pair.regions if r.kind in STRUCTURE_KINDS)
+    listed = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(structures.items()))
+    parts.append(f"structures: {listed or 'none'}")
+    return "; ".join(parts)

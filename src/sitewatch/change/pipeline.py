@@ -212,16 +212,68 @@ def aoi_coverage(scene: Scene, aoi: shapely.Geometry) -> float:
     return float(shapely.intersection(scene.valid, aoi).area / aoi.area) if aoi.area else 0.0
 
 
-def pick_scene(scenes: Sequence[Scene], site: Site, when: dt.date, min_coverage: float = MIN_COVERAGE) -> Scene:
-    """The scene nearest ``when`` among those seeing enough of the site (then clearest, then finest)."""
-    usable = [s for s in scenes if aoi_coverage(s, site.aoi) >= min_coverage]
+def usable_scenes(scenes: Sequence[Scene], site: Site, min_coverage: float = MIN_COVERAGE) -> list[Scene]:
+    """The scenes seeing at least ``min_coverage`` of the site clearly: the ones worth comparing."""
+    return [s for s in scenes if aoi_coverage(s, site.aoi) >= min_coverage]
+
+
+def pick_scene(
+    scenes: Sequence[Scene],
+    site: Site,
+    when: dt.date,
+    min_coverage: float = MIN_COVERAGE,
+    *,
+    max_days: int | None = None,
+) -> Scene:
+    """The scene nearest ``when`` among those seeing enough of the site (then clearest, then finest).
+
+    ``max_days`` refuses a nearest scene further than that from ``when`` (a comparison
+    with a scene months off would answer another question than the one asked).
+    """
+    usable = usable_scenes(scenes, site, min_coverage)
     if not usable:
         raise ChangeError(
             f"no scene sees at least {min_coverage:.0%} of the site clearly ({len(scenes)} scenes in the store)",
             path=site.id,
             fix="ingest more scenes of this site (sitewatch ingest)",
         )
-    return min(usable, key=lambda s: (abs((s.acquired.date() - when).days), -aoi_coverage(s, site.aoi), s.gsd))
+    best = min(usable, key=lambda s: (abs((s.acquired.date() - when).days), -aoi_coverage(s, site.aoi), s.gsd))
+    days = abs((best.acquired.date() - when).days)
+    if max_days is not None and days > max_days:
+        raise ChangeError(
+            f"no usable scene within {max_days} day(s) of {when.isoformat()}: the nearest is {best.id} "
+            f"of {best.acquired.date().isoformat()}, {days} day(s) away",
+            path=site.id,
+            fix="pick a date nearer one of the site's acquisitions, or allow more days (max_days)",
+        )
+    return best
+
+
+def window_pair(
+    scenes: Sequence[Scene], site: Site, start: dt.date, end: dt.date, min_coverage: float = MIN_COVERAGE
+) -> tuple[Scene, Scene]:
+    """(last usable scene before ``start``, first usable scene from ``start`` to ``end``).
+
+    What an alert over ``start``..``end`` is best checked against: the site as it was just
+    before, and as first seen during. :class:`ChangeError` says which one is missing.
+    """
+    usable = sorted(usable_scenes(scenes, site, min_coverage), key=lambda s: s.acquired)
+    before = [s for s in usable if s.acquired.date() < start]
+    during = [s for s in usable if start <= s.acquired.date() <= end]
+    if not during:
+        raise ChangeError(
+            f"no scene from {start.isoformat()} to {end.isoformat()} sees at least {min_coverage:.0%} of the site "
+            "clearly",
+            path=site.id,
+            fix="ingest a clearer scene of that period",
+        )
+    if not before:
+        raise ChangeError(
+            f"no scene before {start.isoformat()} sees at least {min_coverage:.0%} of the site clearly",
+            path=site.id,
+            fix="ingest an earlier scene of the site",
+        )
+    return before[-1], during[0]
 
 
 def compare_site(
@@ -232,16 +284,31 @@ def compare_site(
     *,
     detector: str | None = None,
     alpha: float = 1e-3,
+    max_days: int | None = None,
 ) -> ChangeResult:
-    """Compare the best scenes of ``site_id`` nearest ``date_from`` and ``date_to``."""
+    """Compare the best scenes of ``site_id`` nearest ``date_from`` and ``date_to``.
+
+    ``max_days`` refuses scenes further than that from their date (:func:`pick_scene`).
+    """
     date_from, date_to = sorted((date_from, date_to))
     site = store.get_site(site_id)
     scenes = store.list_scenes(site_id=site_id)
-    before = pick_scene(scenes, site, date_from)
-    after = pick_scene([s for s in scenes if s.id != before.id], site, date_to)
+    before, after = pick_pair(scenes, site, date_from, date_to, max_days=max_days)
+    return compare_scenes(store, site, before, after, detector=detector, alpha=alpha, requested=(date_from, date_to))
+
+
+def pick_pair(
+    scenes: Sequence[Scene], site: Site, date_from: dt.date, date_to: dt.date, *, max_days: int | None = None
+) -> tuple[Scene, Scene]:
+    """The two distinct scenes :func:`compare_site` compares for these dates, in time order.
+
+    Cheap (metadata only): lets a caller key a cache on the pair before comparing.
+    """
+    before = pick_scene(scenes, site, date_from, max_days=max_days)
+    after = pick_scene([s for s in scenes if s.id != before.id], site, date_to, max_days=max_days)
     if after.acquired < before.acquired:  # both dates nearest one scene: the other one went past it
         before, after = after, before
-    return compare_scenes(store, site, before, after, detector=detector, alpha=alpha, requested=(date_from, date_to))
+    return before, after
 
 
 def compare_scenes(

@@ -18,7 +18,7 @@ def demo(
     out: Annotated[Path, typer.Argument(help="Output folder (simulation, store, reports).")] = Path("out/demo"),
     seed: Annotated[int, typer.Option(help="Simulation seed: the same seed gives the same world.")] = 7,
     sites: Annotated[int, typer.Option(help="Number of simulated sites.")] = 2,
-    days: Annotated[int | None, typer.Option(help="Days simulated (default: the simulator's).")] = None,
+    days: Annotated[int, typer.Option(help="Days simulated (the default keeps the demo under 10 minutes).")] = 120,
     model: Annotated[str | None, typer.Option(help="Detector: model path, 'simple', or the bundled default.")] = None,
 ) -> None:
     """Simulate sites and scenes, then ingest, detect, analyze and report, all into OUT.

@@ -14,7 +14,7 @@ A :class:`CountCalibration` refines the curve for one detector: the curve's shap
 on its matched detections, then each class gets its own yield (detections per visible
 object, so class confusion and false positives are folded in), measured on a simulation
 kept apart from anything it is later evaluated on. Counts use
-:meth:`Detectability.probability` / :meth:`CountCalibration.probability` alike.
+:meth:`Detectability.rate` / :meth:`CountCalibration.rate` alike.
 """
 
 from __future__ import annotations
@@ -56,10 +56,8 @@ class Detectability:
         )
         return np.asarray(np.clip(p, 0.0, 1.0), dtype=float)
 
-    def probability(
-        self, cls: str, gsd: float, off_nadir: float | None = None, sun_elevation: float | None = None
-    ) -> float:
-        """Chance that a visible object of class ``cls`` is detected on such a scene (the same for every class)."""
+    def rate(self, cls: str, gsd: float, off_nadir: float | None = None, sun_elevation: float | None = None) -> float:
+        """Expected detections per visible object of ``cls`` on such a scene: here the curve, for every class."""
         return float(self(gsd, off_nadir, sun_elevation))
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,12 +77,11 @@ class CountCalibration:
     detector: str = ""
     source: str = ""
 
-    def probability(
-        self, cls: str, gsd: float, off_nadir: float | None = None, sun_elevation: float | None = None
-    ) -> float:
-        """Expected detections per visible object of ``cls`` on such a scene, capped at 1 (binomial thinning)."""
+    def rate(self, cls: str, gsd: float, off_nadir: float | None = None, sun_elevation: float | None = None) -> float:
+        """Expected detections per visible object of ``cls`` on such a scene: the curve times the class
+        yield. Above 1 where the detector also labels other things as ``cls`` (false positives)."""
         factor = dict(self.class_yield).get(cls, 1.0)
-        return float(min(1.0, factor * float(self.curve(gsd, off_nadir, sun_elevation))))
+        return factor * float(self.curve(gsd, off_nadir, sun_elevation))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +112,19 @@ class CountCalibration:
 DetectabilityModel = Detectability | CountCalibration
 
 _NAMES = ("p_max", "gsd50", "gsd_scale", "sun50", "sun_scale", "k")
+# Bounds (m) of the GSD terms in fits: data from a narrow GSD range must not push the
+# half-rate GSD to absurd values (it then says nothing about coarser imagery anyway).
+_GSD50 = (0.05, 5.0)
+_GSD_SCALE = (0.01, 2.0)
+
+
+def _span(bounds: tuple[float, float]) -> float:
+    return bounds[1] - bounds[0]
+
+
+def _logit_in(value: float, bounds: tuple[float, float]) -> float:
+    x = np.clip((value - bounds[0]) / _span(bounds), 1e-6, 1 - 1e-6)
+    return float(np.log(x / (1 - x)))
 
 
 def fit_detectability(
@@ -144,8 +154,8 @@ def fit_detectability(
     def unpack(theta: NDArray[np.float64]) -> Detectability:
         return Detectability(
             p_max=float(expit(theta[0])),
-            gsd50=float(np.exp(theta[1])),
-            gsd_scale=float(np.exp(theta[2])),
+            gsd50=_GSD50[0] + _span(_GSD50) * float(expit(theta[1])),
+            gsd_scale=_GSD_SCALE[0] + _span(_GSD_SCALE) * float(expit(theta[2])),
             sun50=float(theta[3]),
             sun_scale=float(np.exp(theta[4])),
             k=float(np.exp(theta[5])),
@@ -159,8 +169,8 @@ def fit_detectability(
     theta0 = np.array(
         [
             np.log(s.p_max / (1 - s.p_max)),
-            np.log(s.gsd50),
-            np.log(s.gsd_scale),
+            _logit_in(s.gsd50, _GSD50),
+            _logit_in(s.gsd_scale, _GSD_SCALE),
             s.sun50,
             np.log(s.sun_scale),
             np.log(s.k),

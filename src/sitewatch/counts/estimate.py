@@ -3,7 +3,8 @@
 Each present object is seen with probability ``q = observed_fraction × detectability``
 (binomial thinning), so ``raw ~ Poisson(q·N)`` and the corrected estimate is ``raw / q``.
 The interval is the exact (Garwood) Poisson interval for ``raw`` scaled by ``1/q``; its
-lower end is never below ``raw`` since every detection is taken as a real object. A zone
+lower end is never below ``raw`` since every detection is taken as a real object (unless a
+detector's calibration says it yields more than one detection per object). A zone
 not seen at all (``q = 0``) says nothing about the true count: it is stored as
 ``estimate = lo = hi = raw`` (what was detected, all values finite so they serialise as
 plain JSON) with ``sufficient=False``, which is what marks it as unusable.
@@ -29,11 +30,15 @@ AOI_ZONE_ID = "aoi"
 
 
 def poisson_interval(raw: int, q: float, level: float = 0.95) -> tuple[float, float]:
-    """Garwood interval for the true count ``N`` given ``raw ~ Poisson(q·N)``."""
+    """Garwood interval for the true count ``N`` given ``raw ~ Poisson(q·N)``.
+
+    With ``q <= 1`` every detection is taken as a real object, so the lower end is at least
+    ``raw``; a calibrated ``q > 1`` says the detector also finds things that are not there.
+    """
     a = (1.0 - level) / 2.0
     lo = 0.0 if raw == 0 else float(chi2.ppf(a, 2 * raw)) / 2.0
     hi = float(chi2.ppf(1.0 - a, 2 * raw + 2)) / 2.0
-    return max(float(raw), lo / q), hi / q
+    return (max(float(raw), lo / q) if q <= 1.0 else lo / q), hi / q
 
 
 def thinning_of(raw: np.ndarray, hi: np.ndarray, level: float = 0.95) -> np.ndarray:
@@ -89,7 +94,7 @@ def compute_counts(
         if zid is not None:
             tally[(zid, d.cls)] = tally.get((zid, d.cls), 0) + 1
 
-    p_det = {c: detectability.probability(c, scene.gsd, scene.off_nadir, scene.sun_elevation) for c in classes}
+    p_det = {c: detectability.rate(c, scene.gsd, scene.off_nadir, scene.sun_elevation) for c in classes}
     day = scene.acquired.date()
     counts: list[Count] = []
     for zid, geom in zones:

@@ -126,7 +126,30 @@ export async function alertView(view, user, alertId) {
       h("ul", {}, alert.caveats.map((c) => h("li", {}, c))),
       alert.evidence.length ? h("p", { class: "muted" }, `Evidence scenes: ${alert.evidence.join(", ")}`) : null),
     h("div", { class: "card" }, h("h2", {}, "Before / after"), h("div", { class: "chips", id: "chips" }, panels.map(swipe))),
+    changeCard(id),
     h("div", { class: "card" }, h("h2", {}, "Notes"), notes, canWrite(user) ? noteForm(alert, notes) : null));
+}
+
+// Site-wide change from the last usable scene before the alert to the first one in it (as in the report).
+// On request only: a comparison not yet cached on the server takes seconds.
+function changeCard(id) {
+  const body = h("div", { id: "change" });
+  const show = (c) => {
+    const title = `before ${fmtDate(c.before.acquired)} (${c.before.scene_id}) → after ${fmtDate(c.after.acquired)} (${c.after.scene_id})`;
+    const residual = c.alignment.residual_m === null ? "?" : c.alignment.residual_m.toFixed(2);
+    body.replaceChildren(
+      h("p", { id: "change-summary" }, simBadge(c.simulated), " ", c.summary),
+      h("img", { src: c.figure_url, alt: title, class: "change-figure" }),
+      h("p", { class: "muted" }, `${title}; alignment residual ${residual} m`),
+      h("ul", {}, c.caveats.map((x) => h("li", { class: "muted" }, x))));
+  };
+  const run = () => {
+    body.replaceChildren(h("p", { class: "muted" }, "Comparing scenes…"));
+    api(`/alerts/${id}/change`).then(show,
+      (err) => body.replaceChildren(h("p", { class: "muted", id: "change-impossible" }, `No comparison: ${err.message}`)));
+  };
+  body.append(h("button", { type: "button", id: "change-run", onclick: run }, "Compare the scenes before and during the alert"));
+  return h("div", { class: "card" }, h("h2", {}, "Change across the alert start"), body);
 }
 
 function noteItem(n) {
