@@ -156,4 +156,5 @@ def test_parse_time_reads_back_any_aware_time_as_utc(when: object) -> None:
 
     assert isinstance(when, dt.datetime)
     parsed = parse_time(when.isoformat(), Path("x.json"))
-    assert parsed == when and parsed.utcoffset() == dt.timedelta(0)
+    # Compare instants: == between zones is always False for an ambiguous local time (PEP 495).
+    assert parsed.timestamp() == when.timestamp() and parsed.utcoffset() == dt.timedelta(0)
