@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from sitewatch.change.evaluate import Score, evaluate_pairs, evaluate_sim
 from sitewatch.cli.main import app
 from sitewatch.errors import InputError
+from sitewatch.simulate.writer import OBJECTS_HEADER
 
 LON, LAT = 125.75, 39.03
 M = 1 / 111_000  # about one metre in degrees of latitude
@@ -29,24 +30,7 @@ def _write_truth(root: Path, rows: list[tuple[str, str, str, float, bool]]) -> P
         w.writerow(["s2", "site", "2024-03-05T02:00:00Z"])
     with (root / "truth" / "objects.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(
-            [
-                "scene_id",
-                "object_id",
-                "cls",
-                "site_id",
-                "zone_id",
-                "x0",
-                "y0",
-                "x1",
-                "y1",
-                "lon",
-                "lat",
-                "visible",
-                "decoy",
-                "synthetic_look",
-            ]
-        )
+        w.writerow(OBJECTS_HEADER)
         for scene, oid, cls, north, vis in rows:
             w.writerow([scene, oid, cls, "site", "z", 0, 0, 1, 1, LON, LAT + north * M, vis, False, False])
     return root

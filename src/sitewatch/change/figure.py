@@ -5,7 +5,6 @@ Every figure made from simulated data carries a SIMULATED watermark.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Literal
 
@@ -14,12 +13,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from sitewatch.change.regions import ChangeRegion
-from sitewatch.report.figures import mark_simulated
+from sitewatch.report.figures import encode_figure
 
 DPI = 100
 #: Colour of each region kind's outline.
@@ -34,16 +32,7 @@ KIND_COLOURS: dict[str, str] = {
 
 
 def _png(fig: Figure, simulated: bool, fmt: Literal["png", "jpeg"] = "png") -> bytes:
-    """``fig`` encoded (JPEG is for reports that inline several photographs: a fifth of the PNG size)."""
-    if simulated:
-        mark_simulated(fig)
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    if fmt == "jpeg":
-        fig.savefig(buf, format="jpeg", dpi=DPI, pil_kwargs={"quality": 82, "optimize": True})
-    else:
-        fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
+    return encode_figure(fig, simulated=simulated, fmt=fmt, dpi=DPI)
 
 
 def _stride(shape: tuple[int, ...], max_px: int) -> int:

@@ -111,16 +111,21 @@ def mark_simulated(fig: Figure) -> None:
     )
 
 
-def _encode(fig: Figure, *, simulated: bool, fmt: str = "png") -> InlineImage:
+def encode_figure(fig: Figure, *, simulated: bool, fmt: str = "png", dpi: float = DPI) -> bytes:
+    """``fig`` as PNG or JPEG bytes (JPEG for photographs: about a fifth of the PNG), SIMULATED-marked if so."""
     if simulated:
         mark_simulated(fig)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     if fmt == "jpeg":
-        fig.savefig(buf, format="jpeg", dpi=DPI, pil_kwargs={"quality": 82, "optimize": True})
+        fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": 82, "optimize": True})
     else:
-        fig.savefig(buf, format="png", dpi=DPI)
-    return InlineImage(f"image/{fmt}", buf.getvalue())
+        fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _encode(fig: Figure, *, simulated: bool, fmt: str = "png") -> InlineImage:
+    return InlineImage(f"image/{fmt}", encode_figure(fig, simulated=simulated, fmt=fmt))
 
 
 def _polygon_patches(geom: BaseGeometry, **style: object) -> list[PolygonPatch]:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -83,6 +83,32 @@ def _feathered_alpha(h: int, w: int, inset: float = 0.06) -> np.ndarray:
     return cv2.GaussianBlur(a, (0, 0), sigma)
 
 
+def _train_split(root: Path, dataset: str) -> tuple[dict[str, Any], dict[int, str], dict[int, Path]]:
+    """The TRAIN split's COCO JSON of ``root``, its class names by id and image paths by id."""
+    ann_path = root / "train.json"
+    try:
+        coco = json.loads(ann_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"cannot read vehicle chips: {exc}",
+            path=ann_path,
+            fix=f"set SITEWATCH_SHARED to the folder holding data/{dataset}",
+        ) from exc
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    files = {im["id"]: root / "train" / im["file_name"] for im in coco["images"]}
+    return coco, names, files
+
+
+def _rgb(cache: dict[int, np.ndarray], image_id: int, files: dict[int, Path]) -> np.ndarray:
+    """Image ``image_id`` as RGB, decoded once per load (``cache``)."""
+    if image_id not in cache:
+        bgr = cv2.imread(str(files[image_id]), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError("cannot decode image", path=files[image_id], fix="check the shared data copy")
+        cache[image_id] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cache[image_id]
+
+
 @lru_cache(maxsize=4)
 def load_chips(
     root: Path | None = None,
@@ -94,18 +120,7 @@ def load_chips(
 
     Raises :class:`InputError` if the folder or its JSON is missing or unreadable.
     """
-    root = root or aerial_vehicles_dir()
-    ann_path = root / "train.json"
-    try:
-        coco = json.loads(ann_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot read vehicle chips: {exc}",
-            path=ann_path,
-            fix="set SITEWATCH_SHARED to the folder holding data/aerial-vehicles",
-        ) from exc
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    files = {im["id"]: root / "train" / im["file_name"] for im in coco["images"]}
+    coco, names, files = _train_split(root or aerial_vehicles_dir(), "aerial-vehicles")
     picked: dict[str, list[dict]] = {c: [] for c in classes}
     for ann in sorted(coco["annotations"], key=lambda a: a["id"]):
         cls = names[ann["category_id"]]
@@ -118,15 +133,8 @@ def load_chips(
         step = max(1, len(anns) // per_class)
         sprites = []
         for ann in anns[::step][:per_class]:
-            if ann["image_id"] not in images:
-                bgr = cv2.imread(str(files[ann["image_id"]]), cv2.IMREAD_COLOR)
-                if bgr is None:
-                    raise InputError(
-                        "cannot decode image", path=files[ann["image_id"]], fix="check the shared data copy"
-                    )
-                images[ann["image_id"]] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             x, y, w, h = ann["bbox"]
-            crop = images[ann["image_id"]][int(y) : int(np.ceil(y + h)), int(x) : int(np.ceil(x + w))]
+            crop = _rgb(images, ann["image_id"], files)[int(y) : int(np.ceil(y + h)), int(x) : int(np.ceil(x + w))]
             if crop.shape[0] > crop.shape[1]:
                 crop = np.ascontiguousarray(np.rot90(crop))
             rgb = crop.astype(np.float32) * np.float32(_DISPLAY_TO_ALBEDO / 255.0)
@@ -158,18 +166,7 @@ def load_obb_chips(
     root: Path | None = None, *, classes: tuple[str, ...] = ("construction_vehicle",), min_length: float = 14.0
 ) -> dict[str, tuple[Sprite, ...]]:
     """Real chips of ``classes`` from the oriented boxes of ``fair1m-vehicles`` (TRAIN split only)."""
-    root = root or fair1m_dir()
-    ann_path = root / "train.json"
-    try:
-        coco = json.loads(ann_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"cannot read vehicle chips: {exc}",
-            path=ann_path,
-            fix="set SITEWATCH_SHARED to the folder holding data/fair1m-vehicles",
-        ) from exc
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    files = {im["id"]: root / "train" / im["file_name"] for im in coco["images"]}
+    coco, names, files = _train_split(root or fair1m_dir(), "fair1m-vehicles")
     out: dict[str, list[Sprite]] = {c: [] for c in classes}
     images: dict[int, np.ndarray] = {}
     for ann in sorted(coco["annotations"], key=lambda a: a["id"]):
@@ -179,12 +176,8 @@ def load_obb_chips(
             continue
         if max(np.linalg.norm(pts[1] - pts[0]), np.linalg.norm(pts[2] - pts[1])) < min_length:
             continue  # FAIR1M labels some car-sized objects "Dump Truck"
-        if ann["image_id"] not in images:
-            bgr = cv2.imread(str(files[ann["image_id"]]), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise InputError("cannot decode image", path=files[ann["image_id"]], fix="check the shared data copy")
-            images[ann["image_id"]] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        rgb = _obb_chip(images[ann["image_id"]], ann["obb"]).astype(np.float32) * np.float32(_DISPLAY_TO_ALBEDO / 255)
+        chip = _obb_chip(_rgb(images, ann["image_id"], files), ann["obb"])
+        rgb = chip.astype(np.float32) * np.float32(_DISPLAY_TO_ALBEDO / 255)
         out[cls].append(Sprite(rgb, _feathered_alpha(rgb.shape[0], rgb.shape[1], inset=0.04), synthetic=False))
     return {c: tuple(v) for c, v in out.items() if v}
 
