@@ -125,6 +125,12 @@ class FakeStore:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> FakeStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 TRANSFORM = Affine(GSD, 0, ORIGIN[0], 0, -GSD, ORIGIN[1])
 

@@ -60,18 +60,13 @@ def run(
         return
     from sitewatch.analytics.pipeline import analyze_store
 
-    with user_errors():
-        store = open_store(db)
-        try:
-            with progress() as bar:
-                task = bar.add_task("analyze", total=None)
+    with user_errors(), open_store(db) as store, progress() as bar:
+        task = bar.add_task("analyze", total=None)
 
-                def step(done: int, total: int, label: str) -> None:
-                    bar.update(task, completed=done, total=total, description=label)
+        def step(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
 
-                report = analyze_store(store, site_ids=site or None, detector=detector, on_progress=step)
-        finally:
-            store.close()
+        report = analyze_store(store, site_ids=site or None, detector=detector, on_progress=step)
     if as_json:
         payload = {
             "run_id": report.run_id,
@@ -172,13 +167,9 @@ def synchrony(
 
     from sitewatch.analytics.synchrony import synchrony as run
 
-    with user_errors():
-        store = open_store(db)
-        try:
-            alerts = store.list_alerts()
-            counts = [c for s in store.list_sites() for c in store.list_counts(s.id)]
-        finally:
-            store.close()
+    with user_errors(), open_store(db) as store:
+        alerts = store.list_alerts()
+        counts = [c for s in store.list_sites() for c in store.list_counts(s.id)]
     alarms = pd.DataFrame([(a.site_id, pd.Timestamp(a.start)) for a in alerts], columns=["site_id", "date"])
     days = [pd.Timestamp(c.date) for c in counts]
     result = run(

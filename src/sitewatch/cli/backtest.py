@@ -37,16 +37,13 @@ def backtest(
     from sitewatch.analytics.series import counts_frame, with_zone_totals
 
     with user_errors():
-        store = open_store(db)
-        try:
+        with open_store(db) as store:
             sites = [store.get_site(s) for s in site] if site else store.list_sites()
             counts = [c for s in sites for c in store.list_counts(s.id)]
             if sim is not None:
                 events, episodes = read_sim_truth(sim)
             else:
                 events, episodes = store.list_events(), None
-        finally:
-            store.close()
         if not counts:
             fail("no counts in the store — fix: run `sitewatch analyze` first")
         obs = with_zone_totals(counts_frame(counts))

@@ -40,12 +40,8 @@ def calibrate_counts(
 
     if db is None and (sim_dir.parent / "sitewatch.db").is_file():
         db = demo_db_url(sim_dir.parent)
-    with user_errors():
-        store = open_store(db)
-        try:
-            calibration = fit(store, sim_dir, detector=detector)
-        finally:
-            store.close()
+    with user_errors(), open_store(db) as store:
+        calibration = fit(store, sim_dir, detector=detector)
     result = calibration.as_dict()
     if write is not None:
         _write_sidecar(write.with_suffix(".json"), CALIBRATION_KEY, result, calibration.detector)

@@ -43,11 +43,8 @@ def change(
     from sitewatch.change.pipeline import compare_site
 
     with user_errors():
-        store = open_store(db)
-        try:
+        with open_store(db) as store:
             result = compare_site(store, site, _date(date_from), _date(date_to), detector=detector, alpha=alpha)
-        finally:
-            store.close()
         paths = write_outputs(result, out)
     summary = result.summary()
     if as_json:

@@ -60,17 +60,13 @@ def detect(
 def _detect_store(db: str | None, detector: Detector, sites: list[str] | None, rerun: bool) -> None:
     from sitewatch.detect.pipeline import detect_store
 
-    store = open_store(db)
-    try:
-        with progress() as bar:
-            task = bar.add_task("detect", total=None)
+    with open_store(db) as store, progress() as bar:
+        task = bar.add_task("detect", total=None)
 
-            def step(done: int, total: int, label: str) -> None:
-                bar.update(task, completed=done, total=total, description=f"detect {label}")
+        def step(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"detect {label}")
 
-            report = detect_store(store, detector, site_ids=sites or None, rerun=rerun, on_progress=step)
-    finally:
-        store.close()
+        report = detect_store(store, detector, site_ids=sites or None, rerun=rerun, on_progress=step)
     console.print(
         f"{detector.name}: {report.detections} detections in {report.scenes} scenes; "
         f"{len(report.skipped)} skipped, {len(report.failed)} failed"

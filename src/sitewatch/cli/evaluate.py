@@ -31,12 +31,8 @@ def evaluate(
 
     if db is None and (sim_dir.parent / "sitewatch.db").is_file():
         db = demo_db_url(sim_dir.parent)
-    with user_errors():
-        store = open_store(db)
-        try:
-            result = evaluate_simulation(store, sim_dir)
-        finally:
-            store.close()
+    with user_errors(), open_store(db) as store:
+        result = evaluate_simulation(store, sim_dir)
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
         return

@@ -33,12 +33,9 @@ def import_(
 
     with user_errors():
         events = read_events(file, fmt)
-        store = open_store(db)
-        try:
+        with open_store(db) as store:
             result = match_sites(events, store.list_sites(), max_km=max_km)
             n = store.upsert_events(result.events)
-        finally:
-            store.close()
     if as_json:
         console.print_json(json.dumps({"imported": n, "matched": result.matched, "unmatched": result.unmatched}))
         return
@@ -58,12 +55,8 @@ def list_(
     """List stored events (oldest first)."""
     from rich.table import Table
 
-    with user_errors():
-        store = open_store(db)
-        try:
-            events = sorted(store.list_events(site), key=lambda e: (e.date, e.id))
-        finally:
-            store.close()
+    with user_errors(), open_store(db) as store:
+        events = sorted(store.list_events(site), key=lambda e: (e.date, e.id))
     if as_json:
         rows = [
             {

@@ -26,17 +26,12 @@ def ingest(
     """
     from sitewatch.imagery.ingest import ingest_paths
 
-    with user_errors():
-        store = open_store(db)
-        try:
-            with progress() as bar:
-                task = bar.add_task("ingest", total=None)
+    with user_errors(), open_store(db) as store, progress() as bar:
+        task = bar.add_task("ingest", total=None)
 
-                def on_progress(done: int, total: int, label: str) -> None:
-                    bar.update(task, completed=done, total=total, description=label)
+        def on_progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
 
-                report = ingest_paths(store, paths, on_progress=on_progress)
-        finally:
-            store.close()
+        report = ingest_paths(store, paths, on_progress=on_progress)
 
     print_ingest_report(report, title="Ingested", what="path", as_json=as_json)

@@ -48,11 +48,8 @@ def _target(spec: str, db: str | None) -> _Target:
         return _Target(spec.strip(), float(match[1]), float(match[2]))
     from sitewatch.planning.passes import site_location
 
-    store = open_store(db)
-    try:
+    with open_store(db) as store:
         site = store.get_site(spec)
-    finally:
-        store.close()
     lat, lon = site_location(site)
     return _Target(f"{site.name} ({site.id})", lat, lon, site.simulated)
 

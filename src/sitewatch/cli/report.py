@@ -35,14 +35,10 @@ def report(
     from sitewatch.report.html import write_report
 
     html_path = out or Path(f"sitewatch-{site}.html")
-    with user_errors():
-        store = open_store(db)
-        try:
-            evidence = collect(store, site)
-            written = write_report(store, site, html_path, detector=detector, evidence=evidence)
-            bundle_path = write_bundle(evidence, bundle) if bundle else None
-        finally:
-            store.close()
+    with user_errors(), open_store(db) as store:
+        evidence = collect(store, site)
+        written = write_report(store, site, html_path, detector=detector, evidence=evidence)
+        bundle_path = write_bundle(evidence, bundle) if bundle else None
     size = written.stat().st_size
     summary = {
         "site": site,

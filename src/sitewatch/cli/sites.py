@@ -37,12 +37,9 @@ def import_sites(
 
     with user_errors():
         sites = read_sites(file, fix=fix)
-        store = open_store(db)
-        try:
+        with open_store(db) as store:
             for site in sites:
                 store.upsert_site(site)
-        finally:
-            store.close()
     n_zones = sum(len(s.zones) for s in sites)
     console.print(f"Imported {len(sites)} site(s) with {n_zones} zone(s) from {file}.")
 
@@ -56,11 +53,8 @@ def export_sites(
     from sitewatch.sites.geojson import write_sites
 
     with user_errors():
-        store = open_store(db)
-        try:
+        with open_store(db) as store:
             sites = store.list_sites()
-        finally:
-            store.close()
         write_sites(sites, file)
     console.print(f"Wrote {len(sites)} site(s) to {file}.")
 
@@ -70,12 +64,8 @@ def list_sites(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List stored sites with their zones and scene counts."""
     from rich.table import Table
 
-    with user_errors():
-        store = open_store(db)
-        try:
-            rows = [(s, len(store.list_scenes(site_id=s.id))) for s in store.list_sites()]
-        finally:
-            store.close()
+    with user_errors(), open_store(db) as store:
+        rows = [(s, len(store.list_scenes(site_id=s.id))) for s in store.list_sites()]
     if as_json:
         typer.echo(json.dumps({"sites": [_site_summary(s, n) for s, n in rows]}, indent=1))
         return
@@ -109,13 +99,9 @@ def show_site(
     from rich.table import Table
     from shapely.geometry import mapping
 
-    with user_errors():
-        store = open_store(db)
-        try:
-            site = store.get_site(site_id)
-            scenes = store.list_scenes(site_id=site_id)
-        finally:
-            store.close()
+    with user_errors(), open_store(db) as store:
+        site = store.get_site(site_id)
+        scenes = store.list_scenes(site_id=site_id)
     if as_json:
         out = {
             **_site_summary(site, len(scenes)),
@@ -172,13 +158,9 @@ def builtin(
         fail(f"--buffer-m must be positive, got {buffer_m} — fix: give a half-width in metres, e.g. 1000")
     sites = builtin_sites(buffer_m)
     if do_import:
-        with user_errors():
-            store = open_store(db)
-            try:
-                for site in sites:
-                    store.upsert_site(site)
-            finally:
-                store.close()
+        with user_errors(), open_store(db) as store:
+            for site in sites:
+                store.upsert_site(site)
     if as_json:
         typer.echo(json.dumps({"imported": do_import, "sites": [_site_summary(s) for s in sites]}, indent=1))
         return

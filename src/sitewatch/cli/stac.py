@@ -37,8 +37,7 @@ def ingest(
 
     with user_errors():
         box = _parse_bbox(bbox) if bbox else None
-        store = open_store(db)
-        try:
+        with open_store(db) as store:
             items = open_items(source, collections=collection, bbox=box, datetime=datetime, max_items=max_items)
             with progress() as bar:
                 task = bar.add_task("stac ingest", total=None)
@@ -49,8 +48,6 @@ def ingest(
                 report = ingest_items(
                     store, items, asset=asset, cache=data_dir() / "stac-cache", on_progress=on_progress
                 )
-        finally:
-            store.close()
     print_ingest_report(report, title="STAC ingest", what="item", as_json=as_json)
 
 
@@ -63,12 +60,8 @@ def export(
     """Write scenes (items with view/eo fields) and detections (label-extension items) as STAC."""
     from sitewatch.imagery.stac import export_catalog
 
-    with user_errors():
-        store = open_store(db)
-        try:
-            path = export_catalog(store, out_dir, site_ids=site)
-        finally:
-            store.close()
+    with user_errors(), open_store(db) as store:
+        path = export_catalog(store, out_dir, site_ids=site)
     console.print(f"Wrote {path}")
 
 
