@@ -130,6 +130,19 @@ def test_counts_series_with_baseline(client, keys, world):
     assert len(only) == 1 and only[0]["points"][0]["baseline"] is None
 
 
+def test_counts_series_revalidate_with_etags(client, keys, world):
+    path, h = f"/api/v1/sites/{world.site.id}/counts", {"X-API-Key": keys.viewer}
+    first = client.get(path, headers=h, params={"cls": "car"})
+    assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
+    etag = first.headers["etag"]
+    again = client.get(path, headers={**h, "If-None-Match": etag}, params={"cls": "car"})
+    assert again.status_code == 304 and again.headers["etag"] == etag and again.content == b""
+    other = client.get(path, headers={**h, "If-None-Match": etag}, params={"cls": "truck"})
+    assert other.status_code == 200 and other.headers["etag"] != etag  # another series, another tag
+    assert client.get(path, headers={"If-None-Match": etag}, params={"cls": "car"}).status_code == 401
+    assert client.get("/api/v1/sites/nope/counts", headers=h).status_code == 404
+
+
 def test_alerts_ack_and_comment(client, keys, world):
     alerts = _get(client, keys.viewer, "/alerts", site_id=world.site.id)
     assert [a["id"] for a in alerts] == [world.alert.id]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from sitewatch.api.app import create_app
 from sitewatch.api.settings import ApiSettings
+from sitewatch.store import open_store
 
 from .conftest import Keys, World, add_users, build_world, write_scene
 
@@ -49,6 +51,12 @@ def _wait(client: TestClient, key: str, job_id: str, timeout: float = 120) -> di
 
 def test_analyze_job_runs_the_pipeline(setup):
     client, world, keys = setup
+    # Counts rewritten behind the server's back, then served (and so cached by the worker).
+    with open_store(world.url) as store:
+        stale = [dataclasses.replace(c, raw=999) for c in store.list_counts(world.site.id)]
+        store.replace_counts(world.site.id, stale)
+    counts_path, h = f"/api/v1/sites/{world.site.id}/counts", {"X-API-Key": keys.viewer}
+    assert 999 in [p["raw"] for s in client.get(counts_path, headers=h).json() for p in s["points"]]
     r = client.post(
         "/api/v1/jobs", json={"kind": "analyze", "site_ids": [world.site.id]}, headers={"X-API-Key": keys.analyst}
     )
@@ -59,6 +67,15 @@ def test_analyze_job_runs_the_pipeline(setup):
     assert job["result"]["sites"] == 1 and job["result"]["scenes"] == len(world.scenes)
     runs = [j["id"] for j in client.get("/api/v1/jobs", headers={"X-API-Key": keys.viewer}).json()]
     assert job["id"] in runs
+    # The job's counts are served as soon as it reads as done, not the cached ones from before it.
+    served = sorted(
+        (s["zone_id"], s["cls"], p["scene_id"], p["raw"])
+        for s in client.get(counts_path, headers=h).json()
+        for p in s["points"]
+    )
+    with open_store(world.url) as store:
+        stored = sorted((c.zone_id, c.cls, c.scene_id, c.raw) for c in store.list_counts(world.site.id))
+    assert served == stored and 999 not in [raw for *_, raw in served]
 
 
 def test_detect_job_with_the_simple_detector(setup):

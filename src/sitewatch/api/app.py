@@ -22,12 +22,13 @@ from fastapi.staticfiles import StaticFiles
 
 from sitewatch import __version__
 from sitewatch.api.accounts import Accounts
-from sitewatch.api.change import ChangeCache
+from sitewatch.api.change import new_change_cache
 from sitewatch.api.deps import SiteIndex, SitesDep
 from sitewatch.api.jobs import JobRunner
 from sitewatch.api.middleware import AuditWrites, BodyLimit, SecurityHeaders
 from sitewatch.api.routes import alerts, auth, change, data, reports, scenes, sites
 from sitewatch.api.routes import jobs as jobs_routes
+from sitewatch.api.routes.data import new_series_cache
 from sitewatch.api.schemas import Health
 from sitewatch.api.security import CredentialCache, RateLimiter
 from sitewatch.api.settings import ENV_SETTINGS, ApiSettings
@@ -49,7 +50,8 @@ def create_app(store_url: str, *, settings: ApiSettings | None = None) -> FastAP
     settings = settings or ApiSettings()
     store = open_store(store_url)  # runs the migrations, account tables included
     accounts = Accounts(store_url)
-    jobs = JobRunner(store)
+    series_cache = new_series_cache()
+    jobs = JobRunner(store, on_finished=series_cache.clear)  # a job may have rewritten counts
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -71,8 +73,8 @@ def create_app(store_url: str, *, settings: ApiSettings | None = None) -> FastAP
     app.state.limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
     app.state.credentials = CredentialCache()
     app.state.sites = SiteIndex(store)
-    app.state.jobs = jobs
-    app.state.change_cache = ChangeCache()
+    app.state.jobs, app.state.series_cache = jobs, series_cache
+    app.state.change_cache = new_change_cache()
 
     # Each middleware added wraps the ones before it: the body limit (last) runs first, before
     # anything reads the body; the audit (first) sees the status the routes produced.

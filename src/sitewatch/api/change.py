@@ -9,12 +9,9 @@ ask for the JSON and then the figure of the same pair, so both are made once and
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from sitewatch.api.cache import TtlCache
 from sitewatch.api.schemas import (
     AlignmentOut,
     ChangeGridOut,
@@ -61,55 +58,17 @@ class CachedChange:
 ChangeKey = tuple[str, str, str, str, str, str | None]
 
 
+#: The comparisons of one server worker (:func:`servable` results).
+ChangeCache = TtlCache[ChangeKey, CachedChange]
+
+
+def new_change_cache() -> ChangeCache:
+    return ChangeCache(CACHE_SIZE, CACHE_SECONDS)
+
+
 def change_key(site_id: str, before: Scene, after: Scene, detector: str | None) -> ChangeKey:
     """Cache key of a comparison: content hashes make a re-ingested scene a new entry."""
     return site_id, before.id, before.content_hash, after.id, after.content_hash, detector
-
-
-class ChangeCache:
-    """Least recently used comparisons, each computed once even when asked for twice at a time."""
-
-    def __init__(self, size: int = CACHE_SIZE, ttl: float = CACHE_SECONDS) -> None:
-        self.size, self.ttl = size, ttl
-        self._entries: OrderedDict[ChangeKey, tuple[float, CachedChange]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._computing: dict[ChangeKey, threading.Lock] = {}
-
-    def get(self, key: ChangeKey, compute: Callable[[], ChangeResult]) -> CachedChange:
-        """The cached comparison for ``key``, or ``compute()`` made servable and cached.
-
-        Errors (a pair that cannot be compared) are not cached: they are cheap to find again.
-        """
-        hit = self._lookup(key)
-        if hit is not None:
-            return hit
-        with self._lock:
-            pending = self._computing.setdefault(key, threading.Lock())
-        with pending:  # a second request for the same pair waits for the first
-            hit = self._lookup(key)
-            if hit is not None:
-                return hit
-            try:
-                entry = servable(compute())
-            finally:
-                with self._lock:
-                    self._computing.pop(key, None)
-            with self._lock:
-                self._entries[key] = (time.monotonic() + self.ttl, entry)
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
-            return entry
-
-    def _lookup(self, key: ChangeKey) -> CachedChange | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            if found[0] < time.monotonic():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return found[1]
 
 
 def servable(result: ChangeResult) -> CachedChange:

@@ -84,8 +84,8 @@ def resolve_inputs(root: Path | None, paths: Sequence[str]) -> list[Path]:
 class JobRunner:
     """Runs jobs one after another on a worker thread and keeps their state."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, on_finished: Callable[[], None] | None = None) -> None:
+        self.store, self.on_finished = store, on_finished
         self._jobs: dict[str, JobState] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitewatch-job")
@@ -127,6 +127,8 @@ class JobRunner:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         else:
             status, result = "done", summarise(report)
+        if self.on_finished is not None:
+            self.on_finished()  # before the job reads as finished, so a client never sees stale results
         with self._lock:
             job.status, job.result, job.error = status, result, error
             job.finished = dt.datetime.now(dt.UTC)

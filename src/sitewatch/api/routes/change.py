@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from sitewatch.analytics.pipeline import choose_detector
-from sitewatch.api.change import CachedChange, ChangeCache, change_key
+from sitewatch.api.change import CachedChange, ChangeCache, change_key, servable
 from sitewatch.api.deps import SitesDep, StoreDep
 from sitewatch.api.schemas import IMAGE_ERRORS, ChangeOut
 from sitewatch.api.security import Viewer
@@ -127,5 +127,5 @@ def _compare(
     cache: ChangeCache = request.app.state.change_cache
     return cache.get(
         change_key(site.id, before, after, detector),
-        lambda: compare_scenes(store, site, before, after, detector=detector),
+        lambda: servable(compare_scenes(store, site, before, after, detector=detector)),
     )

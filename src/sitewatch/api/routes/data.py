@@ -6,9 +6,13 @@ import datetime as dt
 from collections import defaultdict
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+import anyio
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import TypeAdapter
+from starlette.background import BackgroundTask
 
 from sitewatch.analytics.baseline import baseline_bands
+from sitewatch.api.cache import CachedBody, TtlCache
 from sitewatch.api.deps import SitesDep, StoreDep, utc_query
 from sitewatch.api.schemas import (
     MAX_OFFSET,
@@ -21,12 +25,25 @@ from sitewatch.api.schemas import (
 )
 from sitewatch.api.security import Viewer
 from sitewatch.api.views import filter_bbox
-from sitewatch.model import Count
+from sitewatch.model import Count, Site
+from sitewatch.store.base import Store
 
 _NUMBER = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
 BBOX_PATTERN = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
 
 router = APIRouter(tags=["data"], responses=READ_ERRORS)
+
+#: Count-series bodies per (site, zone, class, baseline) are fresh this long in each worker,
+#: then served while being refreshed for as long again: counts written by another process
+#: (``sitewatch analyze``) show within twice this.
+SERIES_SECONDS = 5.0
+SERIES_ENTRIES = 4096
+SeriesCache = TtlCache[tuple[str, str | None, str | None, bool], CachedBody]
+_SERIES_JSON = TypeAdapter(list[CountSeries])
+
+
+def new_series_cache() -> SeriesCache:
+    return SeriesCache(SERIES_ENTRIES, SERIES_SECONDS, stale=SERIES_SECONDS)
 
 
 @router.get("/detections", response_model=DetectionPage)
@@ -71,7 +88,8 @@ def detections(
 
 
 @router.get("/sites/{site_id}/counts", response_model=list[CountSeries])
-def counts(
+async def counts(
+    request: Request,
     site_id: str,
     _: Viewer,
     store: StoreDep,
@@ -79,17 +97,39 @@ def counts(
     zone_id: str | None = None,
     cls: str | None = None,
     baseline: Annotated[bool, Query(description="Add the baseline band to each point")] = True,
-) -> list[CountSeries]:
-    """Count series of a site, one per (zone, class), oldest first."""
-    site = sites.get(site_id)
-    rows = store.list_counts(site_id, zone_id, cls)
+) -> Response:
+    """Count series of a site, one per (zone, class), oldest first.
+
+    Dashboards ask for the same series over and over: each worker keeps the JSON
+    (``SERIES_SECONDS``, refreshed in the background for as long again; dropped at once when
+    a job of this server finishes) and answers ``If-None-Match`` with 304.
+    """
+    cache: SeriesCache = request.app.state.series_cache
+    key = (site_id, zone_id, cls, baseline)
+
+    def compute() -> CachedBody:
+        return CachedBody.of(count_series_json(store, sites.get(site_id), zone_id, cls, baseline))
+
+    found = cache.lookup(key)  # the hot path stays on the event loop: no thread hop, no query
+    if found is None:
+        return (await anyio.to_thread.run_sync(cache.get, key, compute)).response(request)
+    body, fresh = found
+    response = body.response(request)
+    if not fresh:  # served as it was a few seconds ago; brought up to date after this response
+        response.background = BackgroundTask(cache.refresh, key, compute)
+    return response
+
+
+def count_series_json(store: Store, site: Site, zone_id: str | None, cls: str | None, baseline: bool) -> bytes:
+    """The body of :func:`counts`: the site's series (one zone and class when given) as JSON."""
+    rows = store.list_counts(site.id, zone_id, cls)
     bands = baseline_bands(tuple(rows)) if baseline else {}
     series: dict[tuple[str, str], list[Count]] = defaultdict(list)
     for c in rows:
         series[(c.zone_id, c.cls)].append(c)
-    return [
+    out = [
         CountSeries(
-            site_id=site_id,
+            site_id=site.id,
             zone_id=z,
             cls=k,
             simulated=site.simulated,
@@ -97,6 +137,7 @@ def counts(
         )
         for (z, k), pts in sorted(series.items())
     ]
+    return _SERIES_JSON.dump_json(out)
 
 
 @router.get("/events", response_model=list[EventOut])
