@@ -7,7 +7,7 @@ per second, speedup against the first worker count, and the per-scene sizes that
 docs/scaling.md extrapolates from (image bytes, ground area, store bytes, detections).
 Every number is measured here; the data are SIMULATED.
 
-    python benchmarks/scale_archive.py [--sites 3] [--days 100] [--workers 1,2] [--sim-dir DIR]
+    python benchmarks/scale_archive.py [--sites 3] [--days 100] [--gsd 0.35,0.4] [--workers 1,2] [--sim-dir DIR]
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=100)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--gsd", default="0.35,0.4", help="GSD range of the simulated scenes, m: LO,HI")
     parser.add_argument("--detector", default="simple", help="'simple' needs no model file")
     parser.add_argument("--sim-dir", type=Path, help="reuse this simulation instead of making one")
     args = parser.parse_args()
@@ -77,7 +78,8 @@ def main() -> None:
         if sim is None:
             sim = work / "sim"
             started = time.perf_counter()
-            cfg = SimulationConfig(seed=args.seed, sites=args.sites, days=args.days, gsd_range=(0.35, 0.4))
+            lo, hi = (float(v) for v in args.gsd.split(","))
+            cfg = SimulationConfig(seed=args.seed, sites=args.sites, days=args.days, gsd_range=(lo, hi))
             simulate(sim, cfg)
             sim_seconds = round(time.perf_counter() - started, 2)
         images = sorted(p for p in (sim / "scenes").glob("*.tif") if not p.stem.endswith(".cloud"))

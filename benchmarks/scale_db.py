@@ -40,7 +40,7 @@ from sitewatch.store import schema as t
 from sitewatch.store.sql import SqlStore
 
 START = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
-BATCH = 20_000
+BATCH = 200_000
 
 
 def site_aoi(i: int) -> shapely.Polygon:
@@ -70,55 +70,69 @@ def fill(store: SqlStore, rows: int, scenes: int, sites: int, seed: int = 0) -> 
         )
         store.add_scene(scene, [f"site{j % sites:03d}"])
     rng = np.random.default_rng(seed)
+    # Rows arrive scene by scene, as the pipeline writes them (replace_detections per scene).
+    per_scene = rng.multinomial(rows, np.full(scenes, 1 / scenes))
+    scene_of_row = np.repeat(np.arange(scenes), per_scene)
     started = time.perf_counter()
     engine = store._engine  # bulk load below the per-scene API, which replaces one scene at a time
+    postgis = engine.dialect.name == "postgresql"
     for lo in range(0, rows, BATCH):
-        n = min(BATCH, rows - lo)
-        scene_idx = rng.integers(0, scenes, n)
+        scene_idx = scene_of_row[lo : lo + BATCH]
+        n = len(scene_idx)
         site_idx = scene_idx % sites
         x = 120 + site_idx * 0.1 + rng.random(n) * 0.02
         y = 38 + rng.random(n) * 0.02
         boxes = shapely.box(x, y, x + 4e-5, y + 2e-5)
-        cls = rng.integers(0, len(CLASSES), n)
-        batch = [
-            {
-                "scene_id": f"sc{s:06d}",
-                "detector": "bench@1",
-                "cls": CLASSES[c],
-                "score": 0.5,
-                "x0": 0.0,
-                "y0": 0.0,
-                "x1": 10.0,
-                "y1": 5.0,
-                "geometry": g,
-                "site_id": f"site{si:03d}",
-                "zone_id": None,
-                "minx": xx,
-                "miny": yy,
-                "maxx": xx + 4e-5,
-                "maxy": yy + 2e-5,
-            }
-            for s, si, c, g, xx, yy in zip(scene_idx, site_idx, cls, boxes, x, y, strict=True)
-        ]
-        if engine.dialect.name == "postgresql":
-            _copy_postgis(engine, batch)
+        columns: dict[str, list[Any]] = {
+            "scene_id": [f"sc{s:06d}" for s in scene_idx.tolist()],
+            "detector": ["bench@1"] * n,
+            "cls": [CLASSES[c] for c in rng.integers(0, len(CLASSES), n).tolist()],
+            "score": [0.5] * n,
+            "x0": [0.0] * n,
+            "y0": [0.0] * n,
+            "x1": [10.0] * n,
+            "y1": [5.0] * n,
+            "site_id": [f"site{si:03d}" for si in site_idx.tolist()],
+            "minx": x.tolist(),
+            "miny": y.tolist(),
+            "maxx": (x + 4e-5).tolist(),
+            "maxy": (y + 2e-5).tolist(),
+        }
+        # Geometries encoded for the whole batch at once, as the store's Geometry type would
+        # one by one: hex EWKB with the SRID for PostGIS, plain WKB for SQLite.
+        if postgis:
+            columns["geometry"] = shapely.to_wkb(shapely.set_srid(boxes, 4326), hex=True, include_srid=True).tolist()
+            _copy_postgis(engine, columns)
         else:
-            with engine.begin() as conn:
-                conn.execute(sa.insert(t.detections), batch)
+            columns["geometry"] = shapely.to_wkb(boxes).tolist()
+            _insert_sqlite(engine, columns)
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")  # fresh planner statistics on both back ends
     return time.perf_counter() - started
 
 
-def _copy_postgis(engine: sa.Engine, batch: list[dict[str, Any]]) -> None:
-    """COPY is how one loads millions of rows into PostgreSQL; geometries go as hex EWKB."""
-    cols = [c for c in batch[0] if c != "geometry"]
+def _insert_sqlite(engine: sa.Engine, columns: dict[str, list[Any]]) -> None:
+    """One executemany per batch on the DBAPI connection, in one transaction."""
+    names = list(columns)
+    sql = f"INSERT INTO detections ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     raw = engine.raw_connection()
     try:
-        with raw.cursor() as cur, cur.copy(f"COPY detections ({', '.join(cols)}, geometry) FROM STDIN") as copy:
-            for row in batch:
-                ewkb = shapely.to_wkb(shapely.set_srid(row["geometry"], 4326), hex=True, include_srid=True)
-                copy.write_row([row[c] for c in cols] + [ewkb])
+        cur = raw.cursor()
+        cur.execute("BEGIN")  # the store's connections are in autocommit mode: without it, a commit per row
+        cur.executemany(sql, list(zip(*columns.values(), strict=True)))
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _copy_postgis(engine: sa.Engine, columns: dict[str, list[Any]]) -> None:
+    """COPY is how one loads millions of rows into PostgreSQL (text format, one buffer per batch)."""
+    names = list(columns)
+    text = "".join("\t".join(map(str, row)) + "\n" for row in zip(*columns.values(), strict=True))
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur, cur.copy(f"COPY detections ({', '.join(names)}) FROM STDIN") as copy:
+            copy.write(text)
         raw.commit()
     finally:
         raw.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import onnx
 
 from sitewatch.detect import DEFAULT_MODEL, MODELS_DIR, load_detector
-from sitewatch.detect.onnx import OnnxDetector
+from sitewatch.detect.onnx import OnnxDetector, default_threads
 from sitewatch.model import CLASSES
 
 
@@ -33,3 +34,20 @@ def test_committed_model_is_small_with_opset_17_and_a_card() -> None:
         assert cls in card
     if meta["synthetic_only_classes"]:
         assert "synthetic data only, not validated on real imagery" in card
+
+
+def test_inference_threads_follow_omp_num_threads(monkeypatch) -> None:
+    # Process pools (Dask's nanny) share the cores out through OMP_NUM_THREADS.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    det = OnnxDetector.load(MODELS_DIR / f"{DEFAULT_MODEL}.onnx")
+    assert det.session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert default_threads() == (os.cpu_count() or 1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_threads() == (os.cpu_count() or 1)
+    assert (
+        OnnxDetector.load(MODELS_DIR / f"{DEFAULT_MODEL}.onnx", threads=3)
+        .session.get_session_options()
+        .intra_op_num_threads
+        == 3
+    )

@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sitewatch.simulate import SimulationConfig, simulate
 from sitewatch.simulate.activity import simulate_history
@@ -36,3 +37,22 @@ def test_other_seed_other_site_and_activity(tiny_config: SimulationConfig) -> No
     assert draw(1) == draw(1)
     a, b = draw(1), draw(2)
     assert a[0] != b[0] and a[1] != b[1]
+
+
+def test_sites_beyond_the_named_three_are_distinct_and_labelled():
+    from sitewatch.simulate.layout import MAX_SITES, SITE_SPECS, site_spec
+    from sitewatch.simulate.run import SimulationConfig
+
+    specs = [site_spec(i) for i in range(MAX_SITES)]
+    assert specs[: len(SITE_SPECS)] == list(SITE_SPECS)
+    assert len({s.id for s in specs}) == MAX_SITES
+    assert all("no real counterpart" in s.description and "SIMULATED" in s.description for s in specs[3:])
+    # 1 km AOIs: centres at least 5 km apart, so no scene of one site covers another.
+    lat = np.radians([s.lat for s in specs])
+    lon = np.radians([s.lon for s in specs])
+    km = 6371 * np.hypot((lat[:, None] - lat[None, :]), (lon[:, None] - lon[None, :]) * np.cos(lat[:, None]))
+    np.fill_diagonal(km, np.inf)
+    assert km.min() > 5
+    SimulationConfig(sites=MAX_SITES).validate()
+    with pytest.raises(ValueError):
+        site_spec(MAX_SITES)

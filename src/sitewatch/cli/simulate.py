@@ -9,6 +9,12 @@ from typing import Annotated
 import typer
 
 from sitewatch.cli._common import JsonOption, console, progress, user_errors
+from sitewatch.simulate.layout import MAX_SITES
+
+_SITES_HELP = (
+    f"Number of simulated sites (1-{MAX_SITES}; from the 4th on, numbered facilities with no real"
+    " counterpart). [default: 2]"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +22,10 @@ def register(app: typer.Typer) -> None:
     def simulate_cmd(
         out: Annotated[Path, typer.Argument(help="Output folder (created; must be new or empty).")],
         seed: Annotated[int | None, typer.Option(help="Random seed; the same seed gives the same files.")] = None,
-        sites: Annotated[int | None, typer.Option(help="Number of simulated sites (1-3). [default: 2]")] = None,
+        sites: Annotated[
+            int | None,
+            typer.Option(help=_SITES_HELP),
+        ] = None,
         days: Annotated[int | None, typer.Option(help="Length of the period in days. [default: 240]")] = None,
         start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD. [default: 2024-03-01]")] = None,
         gsd_range: Annotated[

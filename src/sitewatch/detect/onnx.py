@@ -66,7 +66,7 @@ class OnnxDetector:
         if unknown:
             raise ModelError(f"model outputs unknown classes {unknown}", path=meta_path, fix="re-export the model")
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
@@ -102,3 +102,16 @@ class OnnxDetector:
             found = decode_centernet(p, r, stride=self.stride, threshold=self.score_threshold)
             out.append(found.to_pixel_boxes(self.classes))
         return out
+
+
+def default_threads() -> int:
+    """Inference threads: ``OMP_NUM_THREADS`` when set, else every core.
+
+    onnxruntime ignores that variable, but process pools set it to share the cores out
+    (Dask's nanny sets 1 per single-threaded worker): two workers each spinning up one
+    thread per core would fight over the same cores.
+    """
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1

@@ -68,6 +68,33 @@ SITE_SPECS: tuple[SiteSpec, ...] = (
 )
 
 
+#: Sites a simulation may have: the named three, then numbered facilities (see :func:`site_spec`).
+MAX_SITES = 60
+
+
+def site_spec(index: int) -> SiteSpec:
+    """Simulated site ``index``: the named :data:`SITE_SPECS` first, then numbered facilities.
+
+    Site 3 onwards (for archive-scale runs) take the kind of named site ``index % 3`` and
+    stand 8 km further south-west of it per round, so no two overlap; they have no real
+    counterpart and their names say so.
+    """
+    if not 0 <= index < MAX_SITES:
+        raise ValueError(f"site index {index} is outside 0..{MAX_SITES - 1}")
+    if index < len(SITE_SPECS):
+        return SITE_SPECS[index]
+    base = SITE_SPECS[index % len(SITE_SPECS)]
+    step = 0.072 * (index // len(SITE_SPECS))  # degrees; ~8 km of latitude
+    return SiteSpec(
+        f"sim-site-{index + 1:02d}",
+        f"Simulated facility {index + 1:02d}",
+        base.lat - step,
+        base.lon - step,
+        base.kind,
+        description=f"SIMULATED {base.kind.replace('_', ' ')} with no real counterpart; layout is procedural.",
+    )
+
+
 @dataclass(frozen=True)
 class Surface:
     """A painted ground polygon (drawn in layout order, later over earlier)."""

@@ -30,7 +30,7 @@ from sitewatch.simulate import writer
 from sitewatch.simulate.acquisition import Acquisition, plan_acquisitions
 from sitewatch.simulate.activity import DECEPTIONS, SiteHistory, Vehicle, simulate_history
 from sitewatch.simulate.chips import VehicleLooks, real_chips
-from sitewatch.simulate.layout import SITE_SPECS, SiteLayout, generate_layout
+from sitewatch.simulate.layout import MAX_SITES, SiteLayout, generate_layout, site_spec
 from sitewatch.simulate.render import RenderedScene, render_base, render_scene
 
 Progress = Callable[[int, int, str], None]
@@ -55,8 +55,8 @@ class SimulationConfig:
         return cls(seed=seed, sites=1, days=30, gsd_range=(0.6, 0.8))
 
     def validate(self) -> None:
-        if not 1 <= self.sites <= len(SITE_SPECS):
-            raise InputError(f"--sites {self.sites} is out of range", fix=f"use 1 to {len(SITE_SPECS)}")
+        if not 1 <= self.sites <= MAX_SITES:
+            raise InputError(f"--sites {self.sites} is out of range", fix=f"use 1 to {MAX_SITES}")
         if self.days < 7:
             raise InputError(f"--days {self.days} is too short for revisits and events", fix="use at least 7 days")
         if not 900 <= self.aoi_size_m <= 2000:
@@ -157,7 +157,7 @@ class SitePlan:
 
 def plan_site(cfg: SimulationConfig, index: int, *, deception: str | None) -> SitePlan:
     """Layout, activity history and acquisitions of site ``index``, each from its own seed stream."""
-    spec = SITE_SPECS[index]
+    spec = site_spec(index)
     s_layout, s_base, s_hist, s_acq = np.random.SeedSequence([cfg.seed, index]).spawn(4)
     layout = generate_layout(spec, np.random.default_rng(s_layout), size=cfg.aoi_size_m)
     acqs = plan_acquisitions(
