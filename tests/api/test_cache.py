@@ -84,3 +84,32 @@ def test_clear_while_computing_does_not_keep_the_old_result():
 
     assert c.get("k", computed_before_a_write) == 1  # served to the caller who asked...
     assert c.lookup("k") is None  # ...but not kept for the next
+
+
+def test_refresh_later_works_in_the_background_once_per_key(clock):
+    c: TtlCache[str, int] = TtlCache(8, ttl=5, stale=5)
+    c.get("a", lambda: 1)
+    clock[0] += 6
+    gate, calls = threading.Event(), []
+
+    def slow() -> int:
+        gate.wait(5)
+        calls.append(1)
+        return 2
+
+    c.refresh_later("a", slow)
+    c.refresh_later("a", slow)  # already queued or running: not queued twice
+    assert c.lookup("a") == (1, False)  # still served stale meanwhile
+    gate.set()
+    assert c._refresher is not None
+    c._refresher.submit(lambda: None).result(5)  # the refresher's queue is worked off in order
+    assert c.lookup("a") == (2, True) and len(calls) == 1
+
+
+def test_jitter_spreads_expiry(clock):
+    c: TtlCache[int, int] = TtlCache(100, ttl=10, jitter=0.5)
+    for k in range(50):
+        c.get(k, lambda k=k: k)
+    clock[0] += 7.5  # past the shortest possible life (5 s), before the longest (10 s)
+    fresh = sum(c.peek(k) is not None for k in range(50))
+    assert 0 < fresh < 50

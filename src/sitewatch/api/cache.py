@@ -7,11 +7,14 @@ milliseconds cold, against well under one when served from here).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import random
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -25,16 +28,20 @@ class TtlCache(Generic[K, V]):
     """Least recently used values, fresh for ``ttl`` seconds, each computed once even when asked for twice at a time.
 
     With ``stale`` > 0 a value past its ``ttl`` may still be served for that many seconds
-    while one caller refreshes it (:meth:`lookup`, :meth:`refresh`): readers never queue
-    behind a recomputation of something they already had. Errors raised by ``compute`` are
-    not cached: a bad request is cheap to refuse again, and a transient failure must not stick.
+    while it is recomputed (:meth:`lookup`, :meth:`refresh_later`): readers never queue
+    behind a recomputation of something they already had. ``jitter`` shortens each entry's
+    ``ttl`` by up to that fraction at random, so entries filled together do not all expire
+    (and get recomputed) together. Errors raised by ``compute`` are not cached: a bad
+    request is cheap to refuse again, and a transient failure must not stick.
     """
 
-    def __init__(self, size: int, ttl: float, *, stale: float = 0.0) -> None:
-        self.size, self.ttl, self.stale = size, ttl, stale
+    def __init__(self, size: int, ttl: float, *, stale: float = 0.0, jitter: float = 0.0) -> None:
+        self.size, self.ttl, self.stale, self.jitter = size, ttl, stale, jitter
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()  # key -> (fresh until, value)
         self._lock = threading.Lock()
         self._computing: dict[K, threading.Lock] = {}
+        self._queued: set[K] = set()
+        self._refresher: ThreadPoolExecutor | None = None
         self._generation = 0
 
     def lookup(self, key: K) -> tuple[V, bool] | None:
@@ -77,6 +84,27 @@ class TtlCache(Generic[K, V]):
             finally:
                 pending.release()
 
+    def refresh_later(self, key: K, compute: Callable[[], V]) -> None:
+        """Queue :meth:`refresh` of ``key`` on the cache's own thread; returns at once.
+
+        One thread, one refresh at a time: a burst of stale entries is worked off in the
+        background instead of filling the server's thread pool and starving its event loop.
+        """
+        with self._lock:
+            if key in self._queued:
+                return
+            self._queued.add(key)
+            if self._refresher is None:
+                self._refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitewatch-cache")
+            refresher = self._refresher
+        refresher.submit(self._refresh_queued, key, compute)
+
+    def _refresh_queued(self, key: K, compute: Callable[[], V]) -> None:
+        with self._lock:
+            self._queued.discard(key)
+        with contextlib.suppress(Exception):  # an error is met again, and reported, by the next blocking get
+            self.refresh(key, compute)
+
     def _compute(self, key: K, compute: Callable[[], V]) -> V:
         with self._lock:
             generation = self._generation
@@ -88,7 +116,8 @@ class TtlCache(Generic[K, V]):
         with self._lock:
             # A clear() while computing means the inputs changed under us: serve, don't keep.
             if generation == self._generation:
-                self._entries[key] = (time.monotonic() + self.ttl, value)
+                ttl = self.ttl * (1.0 - self.jitter * random.random())
+                self._entries[key] = (time.monotonic() + ttl, value)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self.size:
                     self._entries.popitem(last=False)

@@ -9,7 +9,6 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import TypeAdapter
-from starlette.background import BackgroundTask
 
 from sitewatch.analytics.baseline import baseline_bands
 from sitewatch.api.cache import CachedBody, TtlCache
@@ -33,7 +32,7 @@ BBOX_PATTERN = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
 
 router = APIRouter(tags=["data"], responses=READ_ERRORS)
 
-#: Count-series bodies per (site, zone, class, baseline) are fresh this long in each worker,
+#: Count-series bodies per (site, zone, class, baseline) are fresh up to this long in each worker,
 #: then served while being refreshed for as long again: counts written by another process
 #: (``sitewatch analyze``) show within twice this.
 SERIES_SECONDS = 5.0
@@ -43,7 +42,7 @@ _SERIES_JSON = TypeAdapter(list[CountSeries])
 
 
 def new_series_cache() -> SeriesCache:
-    return SeriesCache(SERIES_ENTRIES, SERIES_SECONDS, stale=SERIES_SECONDS)
+    return SeriesCache(SERIES_ENTRIES, SERIES_SECONDS, stale=SERIES_SECONDS, jitter=0.3)
 
 
 @router.get("/detections", response_model=DetectionPage)
@@ -114,10 +113,9 @@ async def counts(
     if found is None:
         return (await anyio.to_thread.run_sync(cache.get, key, compute)).response(request)
     body, fresh = found
-    response = body.response(request)
-    if not fresh:  # served as it was a few seconds ago; brought up to date after this response
-        response.background = BackgroundTask(cache.refresh, key, compute)
-    return response
+    if not fresh:  # served as it was a few seconds ago; brought up to date in the background
+        cache.refresh_later(key, compute)
+    return body.response(request)
 
 
 def count_series_json(store: Store, site: Site, zone_id: str | None, cls: str | None, baseline: bool) -> bytes:
