@@ -33,5 +33,5 @@ def test_simulate_command_writes_a_simulation(tmp_path: Path) -> None:
 def test_simulate_rejects_bad_options(tmp_path: Path) -> None:
     res = runner.invoke(app, ["simulate", str(tmp_path / "a"), "--start", "March"])
     assert res.exit_code == 1 and "YYYY-MM-DD" in res.output
-    res = runner.invoke(app, ["simulate", str(tmp_path / "b"), "--sites", "9"])
+    res = runner.invoke(app, ["simulate", str(tmp_path / "b"), "--sites", "61"])
     assert res.exit_code == 1 and "--sites" in res.output

@@ -80,7 +80,11 @@ class TtlCache(Generic[K, V]):
         if pending.acquire(blocking=False):
             try:
                 if self.peek(key) is None:
-                    self._compute(key, compute)
+                    self._compute(key, compute)  # which also forgets `pending`
+                else:
+                    with self._lock:
+                        if self._computing.get(key) is pending:
+                            del self._computing[key]
             finally:
                 pending.release()
 
