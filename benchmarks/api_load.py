@@ -279,7 +279,6 @@ def main() -> None:
             asyncio.run(_load(base, key, tile_paths[-20:], 40, 4, proc))
             warmup_rates: list[float] = []
             cold = asyncio.run(_load(base, key, count_paths, len(count_paths), 2, proc))
-            asyncio.run(_load(base, key, count_paths * 2 * args.workers, 2 * args.workers * len(count_paths), 4, proc))
             if client == "wrk":
                 # Which worker accepts a connection is up to the kernel, and each has its own
                 # caches (a cold series costs ~100 ms): load both until the rate settles, at
@@ -291,6 +290,8 @@ def main() -> None:
                 counts = _wrk(base, key, count_paths, args.seconds, args.concurrency, proc, Path(tmp))
                 tiles = _wrk(base, key, tile_paths, args.seconds, min(args.concurrency, 4), proc, Path(tmp))
             else:
+                n_warm = 2 * args.workers * len(count_paths)
+                asyncio.run(_load(base, key, count_paths * 2 * args.workers, n_warm, 4, proc))
                 counts = asyncio.run(_load(base, key, count_paths, args.requests, args.concurrency, proc))
                 n_tiles = min(args.tile_requests, len(tile_paths))
                 tiles = asyncio.run(_load(base, key, tile_paths, n_tiles, min(args.concurrency, 4), proc))

@@ -111,18 +111,7 @@ def change_out(result: ChangeResult, *, figure_url: str) -> ChangeOut:
             "regions": regions,
             "structure_changes": {k: n for k, n in regions.items() if k in STRUCTURE_KINDS},
             "objects": result.object_counts(),
-            "flows": [
-                ZoneFlowOut(
-                    zone_id=f.zone_id,
-                    cls=f.cls,
-                    appeared=f.appeared,
-                    departed=f.departed,
-                    moved=f.moved,
-                    stayed=f.stayed,
-                    unobserved=f.unobserved,
-                )
-                for f in result.flows
-            ],
+            "flows": [ZoneFlowOut.model_validate(f, from_attributes=True) for f in result.flows],
             "detector": result.detector,
             "summary": summary_line(result),
             "caveats": result.caveats(),
