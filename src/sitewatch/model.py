@@ -165,6 +165,25 @@ class Count:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """The causal baseline of one series (site, zone, class) on one observation day.
+
+    ``expected`` is the count the baseline predicted from earlier days only, ``[lo, hi]`` is
+    ``expected ± 2 sd`` (lo floored at 0): the band the day's count was judged against when
+    the alerts were raised. Written by ``sitewatch analyze`` next to the counts, so readers
+    (API, reports) show it without fitting anything.
+    """
+
+    site_id: str
+    zone_id: str
+    cls: str
+    date: dt.date
+    expected: float
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
 class Event:
     """A real or simulated event (missile test, launch, engine test...)."""
 

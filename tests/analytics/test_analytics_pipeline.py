@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +100,20 @@ def test_analyze_store_counts_alerts_and_is_idempotent(db: Path) -> None:
         assert a.explanation.startswith("SIMULATED") and "truck" in a.explanation and "vs" in a.explanation
         assert a.hypotheses[0].name == "test/launch preparation"
         assert "truck" in a.classes and set(a.zones) <= {"pad", "hall"}
+        bands = store.list_baselines("sim-x")
+        truck_bands = [b for b in bands if (b.zone_id, b.cls) == ("pad", "truck")]
+        assert 0 < len(truck_bands) < 80 and min(b.date for b in truck_bands) > counts[0].date  # causal
+        assert all(0 <= b.lo <= b.expected <= b.hi for b in bands)
+        assert any(b.cls == "all" for b in bands)  # the zone totals the alerts also judge
+        # The stored band is the one the alert sentence quotes ("... vs M ± S on comparable days").
+        m = re.search(r"(\d+) trucks in the [\w ]+ vs (\d+) ± (\d+)", a.explanation)
+        assert m, a.explanation
+        quoted = (int(m[2]), int(m[3]))
+        near = [b for b in bands if b.cls == "truck" and a.start <= b.date <= a.end]
+        assert any((round(b.expected), round((b.hi - b.expected) / 2)) == quoted for b in near), (quoted, near)
         again = analyze_store(store)
         assert [x.id for x in again.alerts] == [x.id for x in report.alerts]
+        assert store.list_baselines("sim-x") == bands
         assert len(store.list_alerts("sim-x")) == len(alerts)
         assert any(r.kind == "analyze" for r in store.list_runs())
     finally:

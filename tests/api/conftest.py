@@ -19,6 +19,8 @@ from fastapi.testclient import TestClient
 from rasterio.transform import from_origin
 from scipy import ndimage
 
+from sitewatch.analytics.baseline import baselines_of, score_observations
+from sitewatch.analytics.series import counts_frame, with_zone_totals
 from sitewatch.imagery.raster import pixel_box_to_polygon, reproject_geometry
 from sitewatch.model import Alert, Count, Detection, Event, Hypothesis, Scene, Site, Zone
 from sitewatch.store import open_store
@@ -154,6 +156,8 @@ def build_world(root: Path, *, n_scenes: int = 12, seed: int = 0, textured: bool
         )
         counts.append(Count(site.id, "park", "car", day, scene.id, 3, 1.0, 3.0, 1.0, 5.0))
     store.replace_counts(site.id, counts)
+    # The bands analyze would store beside these counts (the API reads them, never fits).
+    store.replace_baselines(site.id, baselines_of(score_observations(with_zone_totals(counts_frame(counts)))))
     last = scenes[-3].acquired.date(), scenes[-1].acquired.date()
     alert = Alert(
         "alert-1",

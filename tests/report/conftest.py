@@ -17,7 +17,7 @@ from shapely.geometry import box
 
 from sitewatch.errors import NotFoundError
 from sitewatch.imagery.raster import pixel_box_to_polygon, reproject_geometry
-from sitewatch.model import Alert, Count, Detection, Event, Hypothesis, Scene, Site, Zone
+from sitewatch.model import Alert, Baseline, Count, Detection, Event, Hypothesis, Scene, Site, Zone
 from sitewatch.store.base import RunRecord
 
 CRS = "EPSG:32652"
@@ -37,6 +37,7 @@ class FakeStore:
     scene_sites: dict[str, set[str]] = field(default_factory=dict)
     detections: dict[tuple[str, str], list[Detection]] = field(default_factory=dict)
     counts: dict[str, list[Count]] = field(default_factory=dict)
+    baselines: dict[str, list[Baseline]] = field(default_factory=dict)
     events: dict[str, Event] = field(default_factory=dict)
     alerts: dict[str, list[Alert]] = field(default_factory=dict)
     runs: list[RunRecord] = field(default_factory=list)
@@ -95,6 +96,13 @@ class FakeStore:
 
     def list_counts(self, site_id: str, zone_id: str | None = None, cls: str | None = None) -> list[Count]:
         return [c for c in self.counts.get(site_id, []) if zone_id in (None, c.zone_id) and cls in (None, c.cls)]
+
+    def replace_baselines(self, site_id: str, baselines: Iterable[Baseline]) -> int:
+        self.baselines[site_id] = list(baselines)
+        return len(self.baselines[site_id])
+
+    def list_baselines(self, site_id: str, zone_id: str | None = None, cls: str | None = None) -> list[Baseline]:
+        return [b for b in self.baselines.get(site_id, []) if zone_id in (None, b.zone_id) and cls in (None, b.cls)]
 
     def upsert_events(self, events: Iterable[Event]) -> int:
         n = 0

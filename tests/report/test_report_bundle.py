@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from sitewatch.errors import InputError
+from sitewatch.model import Baseline
 from sitewatch.report.bundle import collect, from_json, read_bundle, to_json, write_bundle
+from sitewatch.report.html import baseline_bands
 
 
 def test_bundle_round_trips(sim_store, tmp_path: Path) -> None:
@@ -28,6 +30,22 @@ def test_bundle_round_trips(sim_store, tmp_path: Path) -> None:
     assert back.site.aoi.equals_exact(bundle.site.aoi, 0)
     assert back.alerts[0].hypotheses == sim_store.alerts["test-site"][0].hypotheses
     assert back.runs[1].finished is None
+
+
+def test_bundle_carries_the_stored_baselines_and_the_report_draws_them(sim_store) -> None:
+    days = sorted({c.date for c in sim_store.counts["test-site"]})
+    stored = [Baseline("test-site", "car_park", "car", d, 2.0 + i, 0.0, 6.0 + i) for i, d in enumerate(days[3:])]
+    sim_store.replace_baselines("test-site", stored[::-1])
+    bundle = collect(sim_store, "test-site")
+    assert sorted(bundle.baselines, key=lambda b: b.date) == stored
+    assert from_json(to_json(bundle)) == bundle
+    band = baseline_bands(bundle.baselines)[("car_park", "car")]
+    assert band.dates == tuple(days[3:]) and band.centre == tuple(b.expected for b in stored)
+    assert band.lo == tuple(b.lo for b in stored) and band.hi == tuple(b.hi for b in stored)
+    # A bundle written before baselines were stored still reads, with none.
+    old = to_json(bundle)
+    del old["baselines"]
+    assert from_json(old).baselines == ()
 
 
 @pytest.mark.parametrize(("fixture", "flag"), [("sim_store", True), ("real_store", False)])

@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from shapely.geometry import Polygon, box
 
 from sitewatch.errors import NotFoundError, StoreError
-from sitewatch.model import Alert, Count, Detection, Event, Hypothesis, Scene, Site, Zone
+from sitewatch.model import Alert, Baseline, Count, Detection, Event, Hypothesis, Scene, Site, Zone
 from sitewatch.store import open_store
 from sitewatch.store.base import RunRecord, Store
 from sitewatch.store.schema import metadata
@@ -217,6 +217,26 @@ def test_counts_round_trip_and_atomic_replace(store: SqlStore) -> None:
     with pytest.raises(ValueError, match="passed to replace_counts"):
         store.replace_counts("s1", bad())
     assert store.list_counts("s1") == counts
+
+
+def test_baselines_round_trip_filter_and_atomic_replace(store: SqlStore) -> None:
+    store.upsert_site(make_site())
+    bands = [
+        Baseline("s1", zone, cls, dt.date(2024, 3, d), d * 1.0, max(0.0, d - 2.5), d + 2.5)
+        for zone, cls in (("pad", "truck"), ("pad", "all"), ("hall", "car"))
+        for d in (1, 2)
+    ]
+    assert store.replace_baselines("s1", bands) == 6
+    assert store.list_baselines("s1") == sorted(bands, key=lambda b: (b.zone_id, b.cls, b.date))
+    assert store.list_baselines("s1", zone_id="pad", cls="truck") == bands[:2]
+    assert store.list_baselines("s1", cls="car") == bands[4:]
+    assert store.list_baselines("other") == []
+    stray = Baseline("other", "pad", "truck", dt.date(2024, 3, 9), 1.0, 0.0, 3.0)
+    with pytest.raises(ValueError, match="passed to replace_baselines"):
+        store.replace_baselines("s1", [bands[0], stray])
+    assert len(store.list_baselines("s1")) == 6  # the failed replace changed nothing
+    assert store.replace_baselines("s1", bands[:1]) == 1
+    assert store.list_baselines("s1") == bands[:1]
 
 
 def test_events_upsert(store: SqlStore) -> None:

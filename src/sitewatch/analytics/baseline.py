@@ -26,10 +26,8 @@ days: appending scenes is an incremental update.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -37,8 +35,8 @@ from pandas.api.indexers import BaseIndexer
 from scipy.special import betainc, gammaln
 from scipy.stats import norm
 
-from sitewatch.analytics.series import ALL_CLASSES, SERIES_KEY, counts_frame
-from sitewatch.model import Count
+from sitewatch.analytics.series import ALL_CLASSES, SERIES_KEY
+from sitewatch.model import Baseline
 
 SCORE_COLUMNS: list[str] = [
     "mu",
@@ -337,26 +335,20 @@ def score_observations(obs: pd.DataFrame, params: BaselineParams = BaselineParam
     return out
 
 
-#: (zone_id, cls, date) -> (expected, lo, hi)
-Bands = dict[tuple[str, str, dt.date], tuple[float, float, float]]
+def baselines_of(scored: pd.DataFrame) -> list[Baseline]:
+    """The band ``μ ± 2 sd`` (lo floored at 0) of every scored observation with a baseline.
 
-
-@lru_cache(maxsize=256)
-def baseline_bands(counts: tuple[Count, ...]) -> Bands:
-    """The causal baseline of each observation day as ``μ ± 2 sd`` (lo floored at 0).
-
-    Computed with :func:`score_observations`, so the band is
-    the one the alerts were judged against. Cached on the (hashable) counts, so repeated
-    queries of an unchanged series cost one hash.
+    ``scored`` is the output of :func:`score_observations`, so the band is the one the
+    alerts were judged against; analyze stores it with the counts.
     """
-    if not counts:
-        return {}
-    scored = score_observations(counts_frame(counts))
-    scored = scored[np.isfinite(scored["mu"].astype(float))]
-    out: Bands = {}
-    for zone_id, cls, day, mu, sd in zip(
-        scored["zone_id"], scored["cls"], scored["date"], scored["mu"], scored["sd"], strict=True
+    if scored.empty:
+        return []
+    ok = scored[np.isfinite(scored["mu"].astype(float))]
+    out = []
+    for site_id, zone_id, cls, day, mu, sd in zip(
+        ok["site_id"], ok["zone_id"], ok["cls"], ok["date"], ok["mu"], ok["sd"], strict=True
     ):
         mu, sd = float(mu), float(sd) if math.isfinite(sd) else 0.0
-        out[(zone_id, cls, day.date())] = (round(mu, 3), round(max(0.0, mu - 2 * sd), 3), round(mu + 2 * sd, 3))
+        lo, hi = round(max(0.0, mu - 2 * sd), 3), round(mu + 2 * sd, 3)
+        out.append(Baseline(site_id, zone_id, cls, day.date(), round(mu, 3), lo, hi))
     return out

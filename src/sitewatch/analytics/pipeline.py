@@ -17,12 +17,12 @@ import pandas as pd
 
 from sitewatch.analytics.alerts import NB_CUSUM, AlertRule, alarm_days, build_alerts
 from sitewatch.analytics.backtest import event_targets, score_alarms, site_years
-from sitewatch.analytics.baseline import BaselineParams, score_observations
+from sitewatch.analytics.baseline import BaselineParams, baselines_of, score_observations
 from sitewatch.analytics.interpret import DEFAULT_PROVIDERS, CaveatProvider, interpret
 from sitewatch.analytics.series import counts_frame, with_zone_totals
 from sitewatch.analytics.signatures import build_signature, score_signature
 from sitewatch.counts import DEFAULT_DETECTABILITY, DetectabilityModel, compute_counts
-from sitewatch.model import Alert, Count, Detection, Event, Site
+from sitewatch.model import Alert, Baseline, Count, Detection, Event, Site
 from sitewatch.store.base import RunRecord, Store
 
 Progress = Callable[[int, int, str], None]
@@ -134,6 +134,11 @@ def analyze_store(
             on_progress(i + 1, total, f"counts {site.id}")
 
     scored = score_observations(with_zone_totals(counts_frame(all_counts)), params) if all_counts else pd.DataFrame()
+    bands: dict[str, list[Baseline]] = defaultdict(list)
+    for b in baselines_of(scored):
+        bands[b.site_id].append(b)
+    for site in sites:
+        store.replace_baselines(site.id, bands.get(site.id, []))
     by_id = {s.id: s for s in sites}
     zone_names = {(s.id, z.id): z.name for s in sites for z in s.zones}
     alerts = build_alerts(scored, rule, zone_names=zone_names) if not scored.empty else []

@@ -15,7 +15,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from sitewatch.api.accounts import AlertNote, AuditEntry, User
-from sitewatch.model import Alert, Count, Detection, Event, Scene, Site
+from sitewatch.model import Alert, Baseline, Count, Detection, Event, Scene, Site
 
 GeoJSONGeometry = dict[str, Any]
 #: Largest paging offset accepted (SQL back ends take 64-bit integers at most).
@@ -180,13 +180,17 @@ class CountPoint(BaseModel):
     lo: float
     hi: float
     sufficient: bool
-    baseline: float | None = Field(None, description="Expected count from the causal baseline (before this date)")
+    baseline: float | None = Field(
+        None,
+        description="Expected count from the causal baseline (earlier days only), as stored by the last "
+        "analyze; null before enough history or before analyze ran",
+    )
     baseline_lo: float | None = Field(None, description="baseline − 2 sd (negative binomial), floored at 0")
     baseline_hi: float | None = Field(None, description="baseline + 2 sd (negative binomial)")
 
     @classmethod
-    def of(cls, c: Count, band: tuple[float, float, float] | None) -> CountPoint:
-        mu, lo, hi = band or (None, None, None)
+    def of(cls, c: Count, band: Baseline | None) -> CountPoint:
+        mu, lo, hi = (band.expected, band.lo, band.hi) if band else (None, None, None)
         return cls(
             date=c.date,
             scene_id=c.scene_id,

@@ -24,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from sitewatch import __version__
 from sitewatch.analytics.pipeline import choose_detector
 from sitewatch.errors import InputError
-from sitewatch.model import Alert, Count, Event, Scene, Site
+from sitewatch.model import Alert, Baseline, Count, Event, Scene, Site
 from sitewatch.store.base import RunRecord, Store
 
 #: Version of the bundle layout (bump on incompatible changes).
@@ -33,7 +33,7 @@ BUNDLE_FORMAT = 1
 
 @dataclass(frozen=True)
 class EvidenceBundle:
-    """A site with its scenes, counts, alerts, events and processing runs."""
+    """A site with its scenes, counts and their baselines, alerts, events and processing runs."""
 
     site: Site
     scenes: tuple[Scene, ...]
@@ -44,6 +44,7 @@ class EvidenceBundle:
     detectors: tuple[str, ...]  # name@version of every detector with detections at the site
     detector: str | None  # the one the counts are made from (analytics.pipeline.choose_detector)
     generated: dt.datetime
+    baselines: tuple[Baseline, ...] = ()  # the bands the counts were judged against (none in older bundles)
 
     @property
     def simulated(self) -> bool:
@@ -68,6 +69,7 @@ def collect(store: Store, site_id: str, *, generated: dt.datetime | None = None)
         detectors=tuple(sorted({d.detector for d in detections})),
         detector=choose_detector(detections),
         generated=generated or dt.datetime.now(dt.UTC),
+        baselines=tuple(store.list_baselines(site_id)),
     )
 
 

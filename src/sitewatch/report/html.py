@@ -21,12 +21,11 @@ from rasterio.errors import RasterioError
 from shapely.geometry.base import BaseGeometry
 
 from sitewatch import __version__
-from sitewatch.analytics.baseline import baseline_bands as bands_by_day
 from sitewatch.analytics.series import ALL_CLASSES
 from sitewatch.change.outputs import figure_png, summary_line
 from sitewatch.change.pipeline import compare_scenes, window_pair
 from sitewatch.errors import ImageError, InputError
-from sitewatch.model import CLASSES, Alert, Count, Detection, Event, Scene, Site
+from sitewatch.model import CLASSES, Alert, Baseline, Count, Detection, Event, Scene, Site
 from sitewatch.planning.gaps import MIN_GAP, coverage_gaps, gap_sentence
 from sitewatch.report import chips, figures
 from sitewatch.report.bundle import EvidenceBundle, collect
@@ -104,12 +103,12 @@ def build_context(
 
     ``detector`` picks whose boxes are drawn (default: the one the counts are made from).
     ``baselines`` maps ``(zone_id, cls)`` to the band drawn behind the counts (default:
-    :func:`baseline_bands` of the stored counts).
+    :func:`baseline_bands` of the bundle's stored baselines).
     """
     site, scenes, simulated = bundle.site, bundle.scenes, bundle.simulated
     detector = detector or bundle.detector
     if baselines is None:
-        baselines = baseline_bands(bundle.counts)
+        baselines = baseline_bands(bundle.baselines)
 
     def boxes_of(scene: Scene) -> list[Detection]:
         return store.list_detections(scene_id=scene.id, detector=detector) if detector else []
@@ -147,21 +146,18 @@ def build_context(
     }
 
 
-def baseline_bands(counts: Sequence[Count]) -> dict[tuple[str, str], figures.Band]:
-    """The causal baseline (μ ± 2 sd) of each series, as the alerts were judged against it.
-
-    Built on :func:`sitewatch.analytics.baseline.baseline_bands`, so the
-    report and the API draw the same band.
-    """
-    series: dict[tuple[str, str], list[tuple[dt.date, tuple[float, float, float]]]] = defaultdict(list)
-    for (zone_id, cls, day), band in sorted(bands_by_day(tuple(counts)).items()):
-        series[(zone_id, cls)].append((day, band))
+def baseline_bands(baselines: Sequence[Baseline]) -> dict[tuple[str, str], figures.Band]:
+    """The causal baseline (μ ± 2 sd) of each series, as analyze stored it when judging the
+    alerts: the report and the API draw the same band."""
+    series: dict[tuple[str, str], list[Baseline]] = defaultdict(list)
+    for b in sorted(baselines, key=lambda b: (b.zone_id, b.cls, b.date)):
+        series[(b.zone_id, b.cls)].append(b)
     return {
         key: figures.Band(
-            dates=tuple(d for d, _ in rows),
-            lo=tuple(b[1] for _, b in rows),
-            centre=tuple(b[0] for _, b in rows),
-            hi=tuple(b[2] for _, b in rows),
+            dates=tuple(b.date for b in rows),
+            lo=tuple(b.lo for b in rows),
+            centre=tuple(b.expected for b in rows),
+            hi=tuple(b.hi for b in rows),
         )
         for key, rows in series.items()
     }

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from sitewatch.model import Alert, Count, Detection, Event, Scene, Site
+from sitewatch.model import Alert, Baseline, Count, Detection, Event, Scene, Site
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,8 @@ class Store(Protocol):
     # -- counts --------------------------------------------------------------
     def replace_counts(self, site_id: str, counts: Iterable[Count]) -> int: ...
     def list_counts(self, site_id: str, zone_id: str | None = None, cls: str | None = None) -> list[Count]: ...
+    def replace_baselines(self, site_id: str, baselines: Iterable[Baseline]) -> int: ...
+    def list_baselines(self, site_id: str, zone_id: str | None = None, cls: str | None = None) -> list[Baseline]: ...
 
     # -- events --------------------------------------------------------------
     def upsert_events(self, events: Iterable[Event]) -> int: ...

@@ -135,6 +135,19 @@ counts = Table(
     Column("sufficient", Boolean, nullable=False),
 )
 
+#: The band each count was judged against (see :class:`sitewatch.model.Baseline`).
+baselines = Table(
+    "baselines",
+    metadata,
+    Column("site_id", String, ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("zone_id", String, primary_key=True),
+    Column("cls", String, primary_key=True),
+    Column("date", Date, primary_key=True),
+    Column("expected", Float, nullable=False),
+    Column("lo", Float, nullable=False),
+    Column("hi", Float, nullable=False),
+)
+
 events = Table(
     "events",
     metadata,

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from sitewatch.errors import NotFoundError, StoreError
-from sitewatch.model import Alert, Count, Detection, Event, Hypothesis, Scene, Site, Zone
+from sitewatch.model import Alert, Baseline, Count, Detection, Event, Hypothesis, Scene, Site, Zone
 from sitewatch.store import schema as t
 from sitewatch.store.base import RunRecord
 
@@ -250,6 +250,25 @@ class SqlStore:
             q = q.where(c.cls == cls)
         with self._tx() as conn:
             return [Count(**_cols(r, _COUNT_FIELDS)) for r in conn.execute(q)]
+
+    def replace_baselines(self, site_id: str, baselines: Iterable[Baseline]) -> int:
+        with self._tx(write=True) as conn:
+            _check_sites(conn, [site_id])
+            conn.execute(delete(t.baselines).where(t.baselines.c.site_id == site_id))
+            rows = [_baseline_row(b, site_id) for b in baselines]
+            if rows:
+                conn.execute(insert(t.baselines), rows)
+            return len(rows)
+
+    def list_baselines(self, site_id: str, zone_id: str | None = None, cls: str | None = None) -> list[Baseline]:
+        c = t.baselines.c
+        q = select(t.baselines).where(c.site_id == site_id).order_by(c.zone_id, c.cls, c.date)
+        if zone_id is not None:
+            q = q.where(c.zone_id == zone_id)
+        if cls is not None:
+            q = q.where(c.cls == cls)
+        with self._tx() as conn:
+            return [Baseline(**_cols(r, _BASELINE_FIELDS)) for r in conn.execute(q)]
 
     # -- events --------------------------------------------------------------
     def upsert_events(self, events: Iterable[Event]) -> int:
@@ -550,6 +569,15 @@ def _count_row(c: Count, site_id: str) -> dict[str, Any]:
     if c.site_id != site_id:
         raise ValueError(f"count of site {c.site_id!r} passed to replace_counts({site_id!r})")
     return {n: getattr(c, n) for n in _COUNT_FIELDS}
+
+
+_BASELINE_FIELDS = ("site_id", "zone_id", "cls", "date", "expected", "lo", "hi")
+
+
+def _baseline_row(b: Baseline, site_id: str) -> dict[str, Any]:
+    if b.site_id != site_id:
+        raise ValueError(f"baseline of site {b.site_id!r} passed to replace_baselines({site_id!r})")
+    return {n: getattr(b, n) for n in _BASELINE_FIELDS}
 
 
 _EVENT_FIELDS = ("id", "date", "kind", "source", "site_id", "facility", "lat", "lon", "description", "simulated")

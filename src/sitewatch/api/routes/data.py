@@ -10,7 +10,6 @@ import anyio
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import TypeAdapter
 
-from sitewatch.analytics.baseline import baseline_bands
 from sitewatch.api.cache import CachedBody, TtlCache
 from sitewatch.api.deps import SitesDep, StoreDep, utc_query
 from sitewatch.api.schemas import (
@@ -121,7 +120,8 @@ async def counts(
 def count_series_json(store: Store, site: Site, zone_id: str | None, cls: str | None, baseline: bool) -> bytes:
     """The body of :func:`counts`: the site's series (one zone and class when given) as JSON."""
     rows = store.list_counts(site.id, zone_id, cls)
-    bands = baseline_bands(tuple(rows)) if baseline else {}
+    # The bands analyze stored with the counts: the ones the alerts were judged against.
+    bands = {(b.zone_id, b.cls, b.date): b for b in store.list_baselines(site.id, zone_id, cls)} if baseline else {}
     series: dict[tuple[str, str], list[Count]] = defaultdict(list)
     for c in rows:
         series[(c.zone_id, c.cls)].append(c)
