@@ -10,6 +10,7 @@ import pytest
 import rasterio
 from pyproj import Transformer
 from rasterio.enums import ColorInterp
+from rasterio.env import get_gdal_config
 from rasterio.windows import Window
 from shapely.geometry import box
 
@@ -105,6 +106,22 @@ def test_nodata_and_cloud_are_respected(tmp_path: Path, toy: Any, scene: Any) ->
     (det,) = detect_raster(tmp_path / "m.tif", toy)
     assert _iou(det.box, truth[1]) > 0.5
     assert len(detect_raster(tmp_path / "m.tif", toy, cloud_mask=None)) == 1  # sidecar mask found by name
+
+
+def test_gdal_block_cache_while_slicing_holds_whole_blocks(tmp_path: Path, toy: Any, scene: Any) -> None:
+    """GDAL resamples row by row; a cache smaller than a block decodes it again for every row
+    (once set as 128 *bytes*, reads were ~100x slower)."""
+    seen: list[int] = []
+
+    class Probe(type(toy)):  # type: ignore[misc]
+        def detect_batch(self, tiles):  # type: ignore[no-untyped-def]
+            seen.append(int(get_gdal_config("GDAL_CACHEMAX")))  # what GDAL itself uses, in bytes
+            return super().detect_batch(tiles)
+
+    scene(tmp_path / "c.tif", [(3.0, 20.0, 7.5, 21.8)], size=(300, 300), gsd=0.3)
+    detect_raster(tmp_path / "c.tif", Probe())
+    block_row = 16 * 512 * 512 * 4  # a row of 16 RGBA 512-px blocks
+    assert seen and min(seen) >= block_row
 
 
 def test_all_nodata_is_an_error_not_an_empty_result(tmp_path: Path, toy: Any, scene: Any) -> None:

@@ -55,6 +55,8 @@ CORE_MARGIN = 2.0
 #: IoU above which two same-class boxes from neighbouring tiles are one object.
 SEAM_IOU = 0.5
 #: GDAL block cache while slicing (MB): blocks are read about once, so more buys nothing.
+#: It must hold a row of blocks: GDAL resamples row by row, and with a cache smaller than a
+#: block every row decodes its block again (a 128-*byte* cache made reads ~100x slower).
 READ_CACHE_MB = 128
 #: How much coarser than the coarsest training GSD a scene may be before we refuse it.
 GSD_TOLERANCE = 1.5
@@ -370,7 +372,8 @@ def detect_pixels(
     cloud = open_raster(cloud_mask, require_georef=False) if cloud_mask else None
     try:
         # Each block is read about once, so a big GDAL cache only inflates memory.
-        with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_MB):
+        # rasterio hands an int to GDALSetCacheMax64, i.e. in bytes (rasterio/rasterio#2336).
+        with rasterio.Env(GDAL_CACHEMAX=READ_CACHE_MB * 2**20):
             reader = TileReader(ds, band_ids, cloud, region)
             boxes, valid_tiles = run_tiles(
                 reader, tiles, shape, detector, aoi_pixels=aoi_pixels, batch_size=batch_size, on_progress=on_progress
