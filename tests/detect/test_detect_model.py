@@ -37,17 +37,14 @@ def test_committed_model_is_small_with_opset_17_and_a_card() -> None:
 
 
 def test_inference_threads_follow_omp_num_threads(monkeypatch) -> None:
-    # Process pools (Dask's nanny) share the cores out through OMP_NUM_THREADS.
+    # Process pools (Dask's nanny) share the cores out through OMP_NUM_THREADS; each batch
+    # runs on one thread, and that many batches run at once.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     det = OnnxDetector.load(MODELS_DIR / f"{DEFAULT_MODEL}.onnx")
-    assert det.session.get_session_options().intra_op_num_threads == 1
+    assert det.session.get_session_options().intra_op_num_threads == 1 and det.batch_workers == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
     assert default_threads() == (os.cpu_count() or 1)
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert default_threads() == (os.cpu_count() or 1)
-    assert (
-        OnnxDetector.load(MODELS_DIR / f"{DEFAULT_MODEL}.onnx", threads=3)
-        .session.get_session_options()
-        .intra_op_num_threads
-        == 3
-    )
+    three = OnnxDetector.load(MODELS_DIR / f"{DEFAULT_MODEL}.onnx", threads=3)
+    assert three.batch_workers == 3 and three.session.get_session_options().intra_op_num_threads == 1

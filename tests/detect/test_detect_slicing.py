@@ -124,6 +124,19 @@ def test_gdal_block_cache_while_slicing_holds_whole_blocks(tmp_path: Path, toy: 
     assert seen and min(seen) >= block_row
 
 
+def test_batches_in_parallel_give_the_same_boxes_in_the_same_order(tmp_path: Path, toy: Any, scene: Any) -> None:
+    objects = [(5.0 + 9 * i, 10.0 + 7 * (i % 5), 9.5 + 9 * i, 11.8 + 7 * (i % 5)) for i in range(25)]
+    scene(tmp_path / "p.tif", objects, size=(800, 300), gsd=0.3)
+
+    class Parallel(type(toy)):  # type: ignore[misc]
+        batch_workers = 3
+
+    one = detect_raster(tmp_path / "p.tif", toy, batch_size=1)
+    three = detect_raster(tmp_path / "p.tif", Parallel(), batch_size=1)
+    assert len(one) == len(objects)
+    assert [(d.box, d.cls) for d in three] == [(d.box, d.cls) for d in one]
+
+
 def test_all_nodata_is_an_error_not_an_empty_result(tmp_path: Path, toy: Any, scene: Any) -> None:
     scene(tmp_path / "empty.tif", [], size=(300, 200), nodata_cols=300)
     with pytest.raises(NoValidPixelsError, match="no valid pixels"):

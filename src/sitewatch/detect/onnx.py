@@ -40,6 +40,9 @@ class OnnxDetector:
     path: Path
     metadata: dict[str, Any] = field(repr=False)
     session: Any = field(repr=False)
+    #: Batches that may run at once, each on one thread of the shared single-threaded session
+    #: (see :func:`sitewatch.detect.slicing.run_tiles`).
+    batch_workers: int = 1
 
     @classmethod
     def load(
@@ -66,7 +69,10 @@ class OnnxDetector:
         if unknown:
             raise ModelError(f"model outputs unknown classes {unknown}", path=meta_path, fix="re-export the model")
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or default_threads()
+        # Parallel across batches, not inside one: N threads each running a whole batch on
+        # one core beat one batch split over N cores (measured 11 vs 14.5 ms per tile on 2
+        # cores), as no barrier waits for the slowest thread when the tile reader takes a core.
+        opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
@@ -85,6 +91,7 @@ class OnnxDetector:
             path=path,
             metadata=meta,
             session=session,
+            batch_workers=threads or default_threads(),
         )
 
     def detect_batch(self, tiles: Sequence[np.ndarray]) -> list[list[PixelBox]]:
@@ -105,7 +112,7 @@ class OnnxDetector:
 
 
 def default_threads() -> int:
-    """Inference threads: ``OMP_NUM_THREADS`` when set, else every core.
+    """Inference threads (batches at once): ``OMP_NUM_THREADS`` when set, else every core.
 
     onnxruntime ignores that variable, but process pools set it to share the cores out
     (Dask's nanny sets 1 per single-threaded worker): two workers each spinning up one

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -40,6 +42,7 @@ from sitewatch.imagery.raster import (
     geometry_to_pixels,
     open_raster,
     pixel_to_lonlat,
+    read_pixels,
     read_rgb,
     window_for_geometry,
 )
@@ -199,8 +202,8 @@ class TileReader:
         if self.stretch is not None:
             rgb, valid = self._read_scaled(window, shape)
         elif self.all_valid:
-            data = self.ds.read(list(self.bands), window=window)
-            rgb = _resize(np.ascontiguousarray(np.moveaxis(np.broadcast_to(data, (3, *data.shape[1:])), 0, -1)), shape)
+            pixels = read_pixels(self.ds, self.bands, window)
+            rgb = _resize(pixels if pixels.shape[2] == 3 else np.repeat(pixels, 3, axis=2), shape)
             valid = np.ones(shape, dtype=bool)
         else:
             rgb, valid = read_rgb(self.ds, window, bands=self.bands)
@@ -282,25 +285,51 @@ def run_tiles(
     batch_size: int = DEFAULT_BATCH,
     on_progress: ProgressFn | None = None,
 ) -> tuple[Boxes, int]:
-    """Detect over ``tiles``; boxes in source pixels (owned, valid, in AOI, NMS'd) and valid tiles."""
+    """Detect over ``tiles``; boxes in source pixels (owned, valid, in AOI, NMS'd) and valid tiles.
+
+    One thread reads the next batch ahead while up to ``detector.batch_workers`` batches
+    (default 1) are in the model at once; results are collected in tile order, so the output
+    does not depend on the number of workers.
+    """
     classes = list(detector.classes)
+    workers = max(1, int(getattr(detector, "batch_workers", 1)))
+
+    def infer(batch: Sequence[Tile], arr: np.ndarray, valids: list[np.ndarray]) -> tuple[list[Boxes], int]:
+        live = [i for i, v in enumerate(valids) if v.any()]
+        # The (N, H, W, 3) array itself is the sequence of tiles: no copy when all are live.
+        batch_arr = arr if len(live) == len(arr) else arr[live]
+        results = detector.detect_batch(cast(Sequence[np.ndarray], batch_arr)) if live else []
+        return [_own(batch[i], valids[i], found, classes) for i, found in zip(live, results, strict=True)], len(live)
+
     kept: list[Boxes] = []
-    valid_tiles = 0
+    valid_tiles = done = 0
     batches = list(_batches(tiles, batch_size))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitewatch-read") as pool:
-        pending = pool.submit(read_batch, reader, batches[0], shape) if batches else None
+    inflight: deque[Future[tuple[list[Boxes], int]]] = deque()
+
+    def collect() -> None:
+        nonlocal valid_tiles, done
+        boxes, n_live = inflight.popleft().result()
+        kept.extend(boxes)
+        valid_tiles += n_live
+        done += 1
+        if on_progress:
+            on_progress(min(done * batch_size, len(tiles)), len(tiles), "tiles")
+
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitewatch-read") as reader_pool,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sitewatch-infer") as model_pool,
+    ):
+        pending = reader_pool.submit(read_batch, reader, batches[0], shape) if batches else None
         for k, batch in enumerate(batches):
             assert pending is not None
             arr, valids = pending.result()
             if k + 1 < len(batches):
-                pending = pool.submit(read_batch, reader, batches[k + 1], shape)  # read ahead
-            live = [i for i, v in enumerate(valids) if v.any()]
-            valid_tiles += len(live)
-            results = detector.detect_batch(list(arr[live])) if live else []
-            for i, found in zip(live, results, strict=True):
-                kept.append(_own(batch[i], valids[i], found, classes))
-            if on_progress:
-                on_progress(min((k + 1) * batch_size, len(tiles)), len(tiles), "tiles")
+                pending = reader_pool.submit(read_batch, reader, batches[k + 1], shape)  # read ahead
+            inflight.append(model_pool.submit(infer, batch, arr, valids))
+            while len(inflight) > workers:  # bounded: at most one batch waiting per worker
+                collect()
+        while inflight:
+            collect()
     boxes = Boxes.concat(kept)
     if aoi_pixels is not None and len(boxes):
         cx, cy = (boxes.boxes[:, 0] + boxes.boxes[:, 2]) / 2, (boxes.boxes[:, 1] + boxes.boxes[:, 3]) / 2
