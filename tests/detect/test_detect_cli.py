@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from sitewatch.cli.main import app
 from sitewatch.detect import load_detector
-from sitewatch.detect.boxes import Boxes, nms
+from sitewatch.detect.boxes import Boxes, _opencv_nms, nms
 from sitewatch.detect.simple import SimpleDetector
 from sitewatch.errors import ModelError
 
@@ -135,3 +135,26 @@ def test_nms_is_class_aware() -> None:
     )
     kept = nms(b, 0.5)
     assert kept.scores.tolist() == pytest.approx([0.9, 0.7, 0.6])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_nms_keeps_what_opencv_keeps_over_all_boxes(seed: int) -> None:
+    # nms hands OpenCV only boxes with an overlapping same-class partner: the result must
+    # be that of greedy NMS over every box, chains of overlaps included.
+    rng = np.random.default_rng(seed)
+    n = 3000
+    xy = rng.uniform(0, 600, (n, 2))
+    wh = rng.uniform(4, 14, (n, 2))
+    k = n // 4  # near-duplicates of other boxes, as at tile seams
+    xy[:k] = xy[k : 2 * k] + rng.normal(0, 1.5, (k, 2))
+    wh[:k] = wh[k : 2 * k] * rng.uniform(0.8, 1.2, (k, 2))
+    b = Boxes(
+        np.concatenate([xy, xy + wh], axis=1).astype(np.float32),
+        rng.uniform(0.4, 1.0, n).astype(np.float32),
+        rng.integers(0, 3, n),
+    )
+    kept = nms(b, 0.5)
+    reference = b.take(_opencv_nms(b, 0.5))
+    assert 0 < len(reference) < n
+    np.testing.assert_array_equal(kept.boxes, reference.boxes)
+    np.testing.assert_array_equal(kept.labels, reference.labels)
