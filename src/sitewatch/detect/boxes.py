@@ -71,13 +71,14 @@ def nms(boxes: Boxes, iou: float = 0.5) -> Boxes:
     Greedy NMS only ever compares a box with boxes it overlaps above ``iou``, so a box with
     no such same-class partner is kept and changes nothing for the others. Partners are
     found with an R-tree (shapely), and OpenCV runs only on boxes that have one (seam
-    duplicates, a few percent): a whole 50,000 px scene has ~10^5 boxes, on which OpenCV's
-    quadratic loop alone took tens of minutes.
+    duplicates, a few percent). OpenCV alone is quadratic: 3.8 s for 20,000 boxes, over ten
+    minutes for the 267,000 of a 50,000 px scene.
     """
     if len(boxes) < 2:
         return boxes
     b = boxes.boxes.astype(np.float64)
-    i, j = shapely.STRtree(shapely.box(*b.T)).query(shapely.box(*b.T), predicate="intersects")
+    polygons = shapely.box(*b.T)
+    i, j = shapely.STRtree(polygons).query(polygons, predicate="intersects")
     pair = (i < j) & (boxes.labels[i] == boxes.labels[j])
     i, j = i[pair], j[pair]
     # A hair below ``iou`` so float rounding can only add candidates, never drop one.
