@@ -5,7 +5,8 @@ For each seed the simulator's own event/episode schedule and daily vehicles are 
 random observed fraction and the default detectability curve (the counts a perfect-but-
 partial detector would give). The walk-forward back-test then scores each rule. Prints one
 JSON object (SIMULATED data). Usage:
-``python benchmarks/analytics_simcalibration.py [seeds] [days] [sites] [first_seed]``.
+``python benchmarks/analytics_simcalibration.py [seeds] [days] [sites] [first_seed] [min_observed]``
+(the observed fraction below which a count is insufficient; default the product's).
 Thresholds are calibrated on seeds 0-2 (``3 365 3 0``) and evaluated on the held-out
 seeds 3-8 (``6 365 3 3``); never tune on the evaluation seeds.
 """
@@ -27,7 +28,9 @@ from sitewatch.simulate.activity import DECEPTIONS
 from sitewatch.simulate.run import SimulationConfig, plan_site
 
 
-def simulate_counts(seed: int, days: int, n_sites: int) -> tuple[pd.DataFrame, list[Event], pd.DataFrame, dict]:
+def simulate_counts(
+    seed: int, days: int, n_sites: int, min_observed: float = MIN_OBSERVED_FRACTION
+) -> tuple[pd.DataFrame, list[Event], pd.DataFrame, dict]:
     """Counts a perfect-but-partial detector would give on the default simulation of ``seed``."""
     cfg = SimulationConfig(seed=seed, sites=n_sites, days=days)
     pick = np.random.default_rng(np.random.SeedSequence(cfg.seed))  # as simulate(): one deception per run
@@ -65,7 +68,7 @@ def simulate_counts(seed: int, days: int, n_sites: int) -> tuple[pd.DataFrame, l
                             raw / q if q > 0 else 0.0,
                             max(q, 1e-6),
                             frac,
-                            frac >= MIN_OBSERVED_FRACTION,
+                            frac >= min_observed,
                         )
                     )
     obs = pd.DataFrame(
@@ -92,10 +95,11 @@ def main() -> None:
     days = int(sys.argv[2]) if len(sys.argv) > 2 else 365
     n_sites = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     first_seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    min_observed = float(sys.argv[5]) if len(sys.argv) > 5 else MIN_OBSERVED_FRACTION
     scores: dict[str, list[RuleScore]] = {}
     t0 = time.perf_counter()
     for seed in range(first_seed, first_seed + seeds):
-        obs, events, episodes, kinds = simulate_counts(seed, days, n_sites)
+        obs, events, episodes, kinds = simulate_counts(seed, days, n_sites, min_observed)
         for r in backtest(with_zone_totals(obs), events, episodes=episodes, zone_kinds=kinds):
             scores.setdefault(r.rule, []).append(r)
 
@@ -117,6 +121,7 @@ def main() -> None:
         "seeds": list(range(first_seed, first_seed + seeds)),
         "days": days,
         "sites": n_sites,
+        "min_observed_fraction": min_observed,
         "seconds": round(time.perf_counter() - t0, 2),
         "rules": {name: pooled(rs) for name, rs in scores.items()},
     }
