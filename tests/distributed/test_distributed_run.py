@@ -110,6 +110,17 @@ def test_local_workers_keep_glibc_malloc_defaults_and_one_thread() -> None:
     assert env == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
 
 
+def _worker_housekeeping(dask_worker: Any) -> dict[str, Any]:
+    return {"profiling": "profile" in dask_worker.periodic_callbacks, "tick_ms": dask_worker._tick_interval * 1000}
+
+
+def test_local_workers_skip_the_dashboard_profiler_and_slow_housekeeping() -> None:
+    """The profiler sampled every thread 100 times a second; idle, the cluster kept 0.16 cores busy."""
+    with dask_client(workers=1) as client:
+        (state,) = client.run(_worker_housekeeping).values()
+    assert state == {"profiling": False, "tick_ms": 1000}
+
+
 @pytest.mark.slow
 def test_killing_a_worker_mid_run_loses_and_duplicates_nothing(
     archive: Path, new_store: NewStore, expected: dict[str, Any]
