@@ -208,8 +208,10 @@ def _sahi(path: Path, detector: Any, size: int) -> dict[str, Any]:
     from sitewatch.detect.slicing import DEFAULT_OVERLAP
 
     model = _sahi_model(detector)
+    t = time.perf_counter()
     with rasterio.open(path) as ds:
         image = np.moveaxis(ds.read([1, 2, 3], window=Window(0, 0, size, size)), 0, -1)
+    read_s = time.perf_counter() - t
     scale = detector.gsd / GSD
     tile = round(detector.tile_size * scale)
     t = time.perf_counter()
@@ -231,9 +233,13 @@ def _sahi(path: Path, detector: Any, size: int) -> dict[str, Any]:
         "seconds": round(s, 2),
         "km2_per_h": round(area / s * 3600, 1),
         "detections": len(result.object_prediction_list),
+        # A SAHI user must read the GeoTIFF first (our pipeline's figure includes reading).
+        "read_seconds": round(read_s, 2),
+        "km2_per_h_with_read": round(area / (s + read_s) * 3600, 1),
         "pipeline_same_window": ours,
-        "note": "SAHI timed on an in-memory array (read not timed), one slice per model call, "
-        "perform_standard_pred=False, onnxruntime's default threading",
+        "note": "SAHI timed on an in-memory array (km2_per_h; the window's read, timed apart, is in "
+        "km2_per_h_with_read), one slice per model call, perform_standard_pred=False, "
+        "onnxruntime's default threading",
     }
 
 
@@ -359,6 +365,9 @@ def main() -> None:
         report["pipeline_vs_model"] = round(e2e["km2_per_h"] / model["km2_per_h"], 3)
     if "km2_per_h" in sahi:
         report["vs_sahi_same_window"] = round(sahi["pipeline_same_window"]["km2_per_h"] / sahi["km2_per_h"], 2)
+        report["vs_sahi_same_window_with_read"] = round(
+            sahi["pipeline_same_window"]["km2_per_h"] / sahi["km2_per_h_with_read"], 2
+        )
     print(json.dumps(report, indent=1))
 
 

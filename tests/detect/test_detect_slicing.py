@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import rasterio
@@ -15,7 +16,7 @@ from rasterio.windows import Window
 from shapely.geometry import box
 
 from sitewatch.detect.base import Detector
-from sitewatch.detect.slicing import DEFAULT_OVERLAP, detect_raster, plan_tiles, tile_shape_for
+from sitewatch.detect.slicing import DEFAULT_OVERLAP, TileReader, _resize, detect_raster, plan_tiles, tile_shape_for
 from sitewatch.errors import ImageError, NoValidPixelsError
 
 
@@ -106,6 +107,52 @@ def test_nodata_and_cloud_are_respected(tmp_path: Path, toy: Any, scene: Any) ->
     (det,) = detect_raster(tmp_path / "m.tif", toy)
     assert _iou(det.box, truth[1]) > 0.5
     assert len(detect_raster(tmp_path / "m.tif", toy, cloud_mask=None)) == 1  # sidecar mask found by name
+
+
+def test_nodata_and_cloud_masks_combined_at_source_match_each_resized(tmp_path: Path, scene: Any) -> None:
+    """The reader joins the nodata and cloud masks before one nearest resize; that must give
+    the tiles that resizing each mask on its own gives, on every tile of a resampled scene."""
+    scene(tmp_path / "r.tif", [(30.0, 20.0, 34.5, 21.8)], size=(700, 500), gsd=0.7, nodata_cols=90)
+    cloud = np.zeros((500, 700), dtype=np.uint8)
+    cloud[300:, 250:520] = 1
+    with rasterio.open(tmp_path / "r.tif") as ds:
+        profile = ds.profile | {"count": 1, "nodata": None}
+    with rasterio.open(tmp_path / "r.cloud.tif", "w", **profile) as out:
+        out.write(cloud, 1)
+    with rasterio.open(tmp_path / "r.tif") as ds, rasterio.open(tmp_path / "r.cloud.tif") as clouds:
+        region, scale = Window(0, 0, ds.width, ds.height), 0.4 / 0.7
+        tiles = plan_tiles(region, (ds.width, ds.height), scale, tile_shape_for(region, scale, 256), 32)
+        reader = TileReader(ds, (1, 2, 3), clouds, region)
+        partial = 0
+        for t in tiles:
+            window, shape = Window(t.col, t.row, t.width, t.height), (t.out_height, t.out_width)
+            data = _resize(np.moveaxis(ds.read(window=window), 0, -1), shape)
+            valid = _resize((ds.dataset_mask(window=window) > 0).view(np.uint8), shape, nearest=True).view(bool)
+            valid &= _resize(clouds.read(1, window=window), shape, nearest=True) == 0
+            rgb, got = reader.read(t)
+            assert np.array_equal(rgb, data) and np.array_equal(got, valid)
+            partial += not valid.all()
+    assert len(tiles) > 4 and 0 < partial < len(tiles)
+
+
+def test_opencv_runs_on_one_thread_while_slicing_and_is_restored(tmp_path: Path, toy: Any, scene: Any) -> None:
+    """The slicer has its own read-ahead thread; OpenCV's pool beside it busy-waited (6 % CPU)."""
+    seen: list[int] = []
+
+    class Probe(type(toy)):  # type: ignore[misc]
+        def detect_batch(self, tiles):  # type: ignore[no-untyped-def]
+            seen.append(cv2.getNumThreads())
+            return super().detect_batch(tiles)
+
+    scene(tmp_path / "o.tif", [(3.0, 20.0, 7.5, 21.8)], size=(300, 300), gsd=0.3)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(4)
+    try:
+        detect_raster(tmp_path / "o.tif", Probe())
+        assert seen and set(seen) == {1}
+        assert cv2.getNumThreads() == 4
+    finally:
+        cv2.setNumThreads(before)
 
 
 def test_gdal_block_cache_while_slicing_holds_whole_blocks(tmp_path: Path, toy: Any, scene: Any) -> None:
