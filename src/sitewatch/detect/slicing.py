@@ -202,18 +202,18 @@ class TileReader:
     def read(self, tile: Tile) -> tuple[np.ndarray, np.ndarray]:
         window = Window(tile.col, tile.row, tile.width, tile.height)
         shape = (tile.out_height, tile.out_width)
-        if self.stretch is not None:
+        clear = None if self.cloud is None else self.cloud.read(1, window=window) == 0
+        if self.stretch is not None:  # pixels and nodata mask already at the model GSD
             rgb, valid = self._read_scaled(window, shape)
-            if self.cloud is not None:
-                valid &= _resize(self.cloud.read(1, window=window), shape, nearest=True) == 0
+            if clear is not None:
+                valid &= _resize(clear.view(np.uint8), shape, nearest=True).view(bool)
             return rgb, valid
         if self.all_valid:
             pixels = read_pixels(self.ds, self.bands, window)
             rgb, source_valid = pixels if pixels.shape[2] == 3 else np.repeat(pixels, 3, axis=2), None
         else:
             rgb, source_valid = read_rgb(self.ds, window, bands=self.bands)
-        if self.cloud is not None:
-            clear = self.cloud.read(1, window=window) == 0
+        if clear is not None:
             source_valid = clear if source_valid is None else source_valid & clear
         # Both masks combined before one nearest resize (the same pixels as resizing each);
         # most tiles are wholly valid and skip it.
