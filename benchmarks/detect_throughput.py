@@ -166,7 +166,7 @@ def _model_only(path: Path, detector: Any, n_tiles: int) -> dict[str, Any]:
         DEFAULT_OVERLAP,
         TileReader,
         plan_tiles,
-        read_batch,
+        read_tiles,
         tile_shape_for,
     )
 
@@ -176,7 +176,7 @@ def _model_only(path: Path, detector: Any, n_tiles: int) -> dict[str, Any]:
         shape = tile_shape_for(region, scale, detector.tile_size)
         tiles = plan_tiles(region, (ds.width, ds.height), scale, shape, DEFAULT_OVERLAP)
         sample = tiles[:: max(1, len(tiles) // n_tiles)][:n_tiles]
-        batch, _ = read_batch(TileReader(ds, (1, 2, 3), None, region), sample, shape)
+        batch = read_tiles(TileReader(ds, (1, 2, 3), None, region, scale), sample, shape).pixels
         area = _km2(ds.width, ds.height)
     detector.detect_batch(batch[:DEFAULT_BATCH])  # warm-up
     # As the pipeline runs it: ``batch_workers`` batches in the model at once.

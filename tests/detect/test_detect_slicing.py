@@ -15,9 +15,20 @@ from rasterio.env import get_gdal_config
 from rasterio.windows import Window
 from shapely.geometry import box
 
+from sitewatch.detect import slicing
 from sitewatch.detect.base import Detector
-from sitewatch.detect.slicing import DEFAULT_OVERLAP, TileReader, _resize, detect_raster, plan_tiles, tile_shape_for
+from sitewatch.detect.slicing import (
+    DEFAULT_OVERLAP,
+    TileReader,
+    _resize,
+    blocks,
+    detect_raster,
+    plan_tiles,
+    read_tiles,
+    tile_shape_for,
+)
 from sitewatch.errors import ImageError, NoValidPixelsError
+from sitewatch.imagery.jpegtiles import JpegTiles
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -36,7 +47,12 @@ def _seam_positions(size: int, gsd: float, det: Detector, overlap: int) -> list[
     return sorted(x for x in xs if 20 < x < size - 20)
 
 
-def test_objects_on_seams_and_corners_are_found_exactly_once(tmp_path: Path, toy: Any, scene: Any) -> None:
+@pytest.mark.parametrize("block_tiles", [1, 2, slicing.BLOCK_TILES])
+def test_objects_on_seams_and_corners_are_found_exactly_once(
+    tmp_path: Path, toy: Any, scene: Any, monkeypatch: pytest.MonkeyPatch, block_tiles: int
+) -> None:
+    # Tiles read one by one, in blocks of 2 x 2 (block edges cross the scene) and all at once.
+    monkeypatch.setattr(slicing, "BLOCK_TILES", block_tiles)
     gsd, size, overlap = 0.3, 900, 32
     seams = _seam_positions(size, gsd, toy, overlap)
     assert len(seams) >= 6  # the scene really is cut into several tiles
@@ -122,14 +138,14 @@ def test_nodata_and_cloud_masks_combined_at_source_match_each_resized(tmp_path: 
     with rasterio.open(tmp_path / "r.tif") as ds, rasterio.open(tmp_path / "r.cloud.tif") as clouds:
         region, scale = Window(0, 0, ds.width, ds.height), 0.4 / 0.7
         tiles = plan_tiles(region, (ds.width, ds.height), scale, tile_shape_for(region, scale, 256), 32)
-        reader = TileReader(ds, (1, 2, 3), clouds, region)
+        reader = TileReader(ds, (1, 2, 3), clouds, region, scale)
         partial = 0
         for t in tiles:
             window, shape = Window(t.col, t.row, t.width, t.height), (t.out_height, t.out_width)
             data = _resize(np.moveaxis(ds.read(window=window), 0, -1), shape)
             valid = _resize((ds.dataset_mask(window=window) > 0).view(np.uint8), shape, nearest=True).view(bool)
             valid &= _resize(clouds.read(1, window=window), shape, nearest=True) == 0
-            rgb, got = reader.read(t)
+            rgb, got = reader.read_window(window, shape)
             assert np.array_equal(rgb, data) and np.array_equal(got, valid)
             partial += not valid.all()
     assert len(tiles) > 4 and 0 < partial < len(tiles)
@@ -269,3 +285,96 @@ def test_image_smaller_than_one_tile_works_with_default_overlap(tmp_path: Path, 
     assert _iou(det.box, truth[0]) > 0.5
     with pytest.raises(ImageError, match="overlap"):
         detect_raster(tmp_path / "small.tif", toy, overlap=toy.tile_size)
+
+
+def test_blocks_group_neighbours_evenly_and_hold_every_tile_once() -> None:
+    region = Window(0, 0, 5000, 1400)
+    tiles = plan_tiles(region, (5000, 1400), 1.0, (256, 256), 32)
+    cols, rows = sorted({t.col for t in tiles}), sorted({t.row for t in tiles})
+    assert (len(cols), len(rows)) == (23, 7)
+    got = blocks(tiles, 6)
+    assert sorted(t.bounds for b in got for t in b) == sorted(t.bounds for t in tiles)  # each tile once
+    # 23 columns in 4 groups of 5-6 and 7 rows in 2 groups of 3-4: neighbours, evenly split.
+    assert len(got) == 8
+    for b in got:
+        bc, br = sorted({t.col for t in b}), sorted({t.row for t in b})
+        assert 5 <= len(bc) <= 6 and 3 <= len(br) <= 4 and len(b) == len(bc) * len(br)
+        assert bc == cols[cols.index(bc[0]) : cols.index(bc[0]) + len(bc)]
+        assert b == [t for t in tiles if t in b]  # plan order within a block
+
+
+@pytest.mark.parametrize("gsd", [0.7, 0.3])  # upsampled (bilinear) and shrunk (area average)
+def test_tiles_cut_from_a_block_know_exactly_where_their_pixels_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gsd: float
+) -> None:
+    """Red and green are the source column and row, so every resampled pixel says which
+    source position it was taken from; it must be the one its tile's placement gives."""
+    monkeypatch.setattr(slicing, "BLOCK_TILES", 2)
+    size = 250
+    rr, cc = np.mgrid[0:size, 0:size]
+    ramp = np.stack([cc, rr, np.full_like(cc, 100)]).astype(np.uint8)
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": 3, "dtype": "uint8", "crs": "EPSG:32652"}
+    with rasterio.open(
+        tmp_path / "ramp.tif", "w", transform=rasterio.transform.from_origin(5e5, 4e6, gsd, gsd), **profile
+    ) as out:
+        out.write(ramp)
+    with rasterio.open(tmp_path / "ramp.tif") as ds:
+        region, scale = Window(0, 0, size, size), 0.4 / gsd
+        shape = tile_shape_for(region, scale, 64)
+        tiles = plan_tiles(region, (size, size), scale, shape, 8)
+        reader = TileReader(ds, (1, 2, 3), None, region, scale)
+        read = read_tiles(reader, tiles, shape)
+        assert len(blocks(tiles)) >= 4
+        # Asked in another order, the same tiles come back in that order.
+        again = read_tiles(reader, tiles[::-1], shape)
+    assert all(np.array_equal(a, b) for a, b in zip(read.pixels, again.pixels[::-1], strict=True))
+    worst = 0.0
+    for t, px, valid, place in zip(tiles, read.pixels, read.valid, read.placements, strict=True):
+        th, tw = valid.shape
+        assert valid.all() and (th, tw) == (t.out_height, t.out_width) and px.shape[:2] == shape
+        # Source pixel index under the centre of tile pixel (v, u): its edge coordinate - 0.5.
+        x = place.x + (np.arange(tw) + 0.5) * place.sx - 0.5
+        y = place.y + (np.arange(th) + 0.5) * place.sy - 0.5
+        err_x = np.abs(px[:th, :tw, 0] - x[None, :])[:, (x >= 0) & (x <= size - 1)]
+        err_y = np.abs(px[:th, :tw, 1] - y[:, None])[(y >= 0) & (y <= size - 1)]
+        worst = max(worst, err_x.max(), err_y.max())
+        assert not px[th:].any() and not px[:, tw:].any()  # padding stays black
+    assert worst <= 0.75  # the uint8 rounding of the resampled value, and a little
+
+
+def test_jpeg_scenes_decoded_by_turbo_give_the_detections_gdals_decode_gives(
+    tmp_path: Path, toy: Any, scene: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = [(10.0 + 17 * i, 15.0 + 11 * (i % 4), 14.5 + 17 * i, 16.8 + 11 * (i % 4)) for i in range(14)]
+    truth = scene(tmp_path / "s.tif", objects, size=(900, 700), gsd=0.3)
+    with rasterio.open(tmp_path / "s.tif") as src:
+        data, profile = src.read(), src.profile
+    with rasterio.open(tmp_path / "j.tif", "w", **(profile | {"compress": "JPEG", "photometric": "YCBCR"})) as out:
+        out.write(data)
+    readers: list[JpegTiles | None] = []
+    real_open = JpegTiles.open
+
+    def recording(cls: type, ds: Any, bands: tuple[int, ...]) -> JpegTiles | None:
+        readers.append(real_open(ds, bands))
+        return readers[-1]
+
+    monkeypatch.setattr(JpegTiles, "open", classmethod(recording))
+    turbo = detect_raster(tmp_path / "j.tif", toy)
+    assert readers and readers[0] is not None  # the turbo path was taken
+    monkeypatch.setattr(JpegTiles, "open", classmethod(lambda cls, ds, bands: None))
+    gdal = detect_raster(tmp_path / "j.tif", toy)
+    assert len(turbo) == len(gdal) == len(truth)
+    for a, b in zip(sorted(d.box for d in turbo), sorted(d.box for d in gdal), strict=True):
+        assert _iou(a, b) > 0.9
+
+
+@pytest.mark.parametrize("shape", [(300, 400), (3, 5), (256, 200), (301, 401)])
+def test_shrinking_resize_gives_opencvs_uint8_area_average(shape: tuple[int, int]) -> None:
+    """The float32 detour (faster) must round back to the pixels OpenCV's uint8 path gives."""
+    rng = np.random.default_rng(5)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (400, 533, 3)).astype(np.uint8), (0, 0), 1)
+    image[100:110, 200:215] = 255  # sharp edges too
+    ours = _resize(image, shape)
+    assert ours.dtype == np.uint8 and ours.shape == (*shape, 3)
+    expected = cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(ours, expected)
