@@ -378,3 +378,30 @@ def test_shrinking_resize_gives_opencvs_uint8_area_average(shape: tuple[int, int
     assert ours.dtype == np.uint8 and ours.shape == (*shape, 3)
     expected = cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
     assert np.array_equal(ours, expected)
+
+
+def test_a_forked_process_can_still_use_opencv_after_the_parent_started_its_pool() -> None:
+    """OpenCV's thread pool does not survive fork(); sitewatch stops it around every fork
+    (a forked `sitewatch detect` once hung in cv2.setNumThreads)."""
+    import multiprocessing
+
+    image = np.random.default_rng(0).integers(0, 255, (2000, 2000, 3)).astype(np.uint8)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        cv2.resize(image, (1500, 1500), interpolation=cv2.INTER_AREA)  # the parent's pool runs
+        child = multiprocessing.get_context("fork").Process(target=_opencv_in_child, args=(image,))
+        child.start()
+        child.join(60)
+        if child.exitcode is None:
+            child.kill()
+        assert child.exitcode == 0
+        assert cv2.getNumThreads() == 2  # restored in the parent
+    finally:
+        cv2.setNumThreads(before)
+
+
+def _opencv_in_child(image: np.ndarray) -> None:
+    with slicing.opencv_single_threaded():
+        cv2.resize(image, (1500, 1500), interpolation=cv2.INTER_AREA)
+    cv2.resize(image, (1500, 1500), interpolation=cv2.INTER_AREA)

@@ -42,12 +42,13 @@ class JpegTiles:
     """
 
     def __init__(self, ds: DatasetReader):
+        self._fd = -1  # set first: close() runs from __del__ even if this raises
+        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self.ds = ds
         self.path = ds.name
         self.block_w, self.block_h = ds.block_shapes[0][1], ds.block_shapes[0][0]
         self.tables = bytes.fromhex(ds.get_tag_item("JPEGTABLES", "TIFF", bidx=1) or "")
         self.fill = np.uint8(ds.nodata or 0)
-        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self._cache_max = max(4, CACHE_MB * 2**20 // (self.block_w * self.block_h * 3))
         self._fd = os.open(self.path, os.O_RDONLY)
 
@@ -72,7 +73,10 @@ class JpegTiles:
             return None
         if not plain:
             return None
-        reader = cls(ds)
+        try:
+            reader = cls(ds)
+        except (OSError, ValueError):  # unreadable as a plain file, bad tables: GDAL reads it
+            return None
         if not reader._agrees_with_gdal():
             reader.close()
             return None
