@@ -36,4 +36,7 @@ def _opencv_after_fork() -> None:
         cv2.setNumThreads(_opencv_threads.pop())
 
 
-os.register_at_fork(before=_opencv_before_fork, after_in_parent=_opencv_after_fork, after_in_child=_opencv_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX only; there is no fork() elsewhere
+    os.register_at_fork(
+        before=_opencv_before_fork, after_in_parent=_opencv_after_fork, after_in_child=_opencv_after_fork
+    )
