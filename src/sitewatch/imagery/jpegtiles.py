@@ -25,6 +25,8 @@ from rasterio.enums import Compression, Interleaving, PhotometricInterp
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
+from sitewatch.imagery.raster import read_pixels
+
 #: Mean absolute difference (levels, 0-255) from GDAL's decode of a sample tile above which
 #: the turbo path is not used (libjpeg 9 and turbo differ by 0.5-0.9 on test textures at q90).
 MAX_MEAN_DIFF = 1.5
@@ -135,21 +137,22 @@ class JpegTiles:
                 tile = None if tile is None else cv2.cvtColor(tile, cv2.COLOR_BGR2RGB)
         if tile is None or tile.shape != (self.block_h, self.block_w, 3):
             # Damaged or unusual tile: GDAL decodes it (and raises the usual error if it cannot).
-            window = Window(bx * self.block_w, by * self.block_h, self.block_w, self.block_h)
+            window = self._block_window(bx, by)
             tile = np.zeros((self.block_h, self.block_w, 3), dtype=np.uint8)
-            part = window.intersection(Window(0, 0, self.ds.width, self.ds.height))
-            h, w = int(part.height), int(part.width)
-            tile[:h, :w] = np.moveaxis(self.ds.read((1, 2, 3), window=part), 0, -1)
+            tile[: int(window.height), : int(window.width)] = read_pixels(self.ds, (1, 2, 3), window)
         return tile
+
+    def _block_window(self, bx: int, by: int) -> Window:
+        """The part of tile (bx, by) inside the image."""
+        window = Window(bx * self.block_w, by * self.block_h, self.block_w, self.block_h)
+        return window.intersection(Window(0, 0, self.ds.width, self.ds.height))
 
     def _agrees_with_gdal(self) -> bool:
         """The middle tile decodes to GDAL's pixels (colour space, tables, orientation)."""
-        bx, by = (self.ds.width // 2) // self.block_w, (self.ds.height // 2) // self.block_h
-        window = Window(bx * self.block_w, by * self.block_h, self.block_w, self.block_h)
-        window = window.intersection(Window(0, 0, self.ds.width, self.ds.height))
+        window = self._block_window((self.ds.width // 2) // self.block_w, (self.ds.height // 2) // self.block_h)
         try:
             ours = self.read(window).astype(np.int16)
         except (OSError, ValueError, cv2.error):
             return False
-        gdal = np.moveaxis(self.ds.read((1, 2, 3), window=window), 0, -1).astype(np.int16)
+        gdal = read_pixels(self.ds, (1, 2, 3), window).astype(np.int16)
         return bool(np.abs(ours - gdal).mean() <= MAX_MEAN_DIFF)
