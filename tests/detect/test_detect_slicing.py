@@ -47,11 +47,14 @@ def _seam_positions(size: int, gsd: float, det: Detector, overlap: int) -> list[
     return sorted(x for x in xs if 20 < x < size - 20)
 
 
-@pytest.mark.parametrize("block_tiles", [1, 2, slicing.BLOCK_TILES])
+@pytest.mark.parametrize(
+    "block_tiles,jpeg", [(1, False), (2, False), (slicing.BLOCK_TILES, False), (2, True), (slicing.BLOCK_TILES, True)]
+)
 def test_objects_on_seams_and_corners_are_found_exactly_once(
-    tmp_path: Path, toy: Any, scene: Any, monkeypatch: pytest.MonkeyPatch, block_tiles: int
+    tmp_path: Path, toy: Any, scene: Any, monkeypatch: pytest.MonkeyPatch, block_tiles: int, jpeg: bool
 ) -> None:
-    # Tiles read one by one, in blocks of 2 x 2 (block edges cross the scene) and all at once.
+    # Tiles read one by one, in blocks of 2 x 2 (block edges cross the scene) and all at once;
+    # JPEG tiles are decoded straight to 3/4 size in blocks widened to whole decoded pixels.
     monkeypatch.setattr(slicing, "BLOCK_TILES", block_tiles)
     gsd, size, overlap = 0.3, 900, 32
     seams = _seam_positions(size, gsd, toy, overlap)
@@ -69,9 +72,16 @@ def test_objects_on_seams_and_corners_are_found_exactly_once(
     objects.append((seams[0] * gsd - 6, 200.0, seams[0] * gsd + 6, 202.5))
     objects = [o for k, o in enumerate(objects) if not any(_iou(o, p) > 0 for p in objects[:k])]
     truth = scene(tmp_path / "seams.tif", objects, size=(size, size), gsd=gsd)
+    scales: list[int] = []
+    if jpeg:
+        _to_jpeg(tmp_path / "seams.tif")
+        real_read = JpegTiles.read
+        monkeypatch.setattr(JpegTiles, "read", lambda self, w, m=8: scales.append(m) or real_read(self, w, m))
 
     found = detect_raster(tmp_path / "seams.tif", toy, overlap=overlap)
 
+    # Every block at 3/4 size; one full-size read: the sample tile checked against GDAL on open.
+    assert sorted(scales) == ([6] * (len(scales) - 1) + [8] if jpeg else [])
     assert len(found) == len(truth)
     for t in truth:
         matches = [d for d in found if _iou(d.box, t) > 0.5]
@@ -342,15 +352,41 @@ def test_tiles_cut_from_a_block_know_exactly_where_their_pixels_came_from(
     assert worst <= 0.75  # the uint8 rounding of the resampled value, and a little
 
 
+def _to_jpeg(path: Path) -> None:
+    """Rewrite ``path`` as a YCbCr JPEG-tiled GeoTIFF, as VHR imagery is delivered."""
+    with rasterio.open(path) as src:
+        data, profile = src.read(), src.profile
+    with rasterio.open(path, "w", **(profile | {"compress": "JPEG", "photometric": "YCBCR"})) as out:
+        out.write(data)
+
+
+@pytest.mark.parametrize(
+    "gsd,jpeg,eighths",
+    [(0.3, True, 6), (0.2999, True, 6), (0.35, True, 7), (0.33, True, 8), (0.3, False, 8), (0.45, True, 8)],
+)
+def test_jpeg_tiles_are_decoded_at_whole_eighths_only_near_the_model_gsd(
+    tmp_path: Path, toy: Any, scene: Any, gsd: float, jpeg: bool, eighths: int
+) -> None:
+    # 0.33 m would need 7/8 of full size, 6 % off the model's 0.4 m: resized instead.
+    scene(tmp_path / "s.tif", [], size=(300, 300), gsd=gsd)
+    if jpeg:
+        _to_jpeg(tmp_path / "s.tif")
+    with (
+        rasterio.open(tmp_path / "s.tif") as ds,
+        TileReader(ds, (1, 2, 3), None, Window(0, 0, 300, 300), 0.4 / gsd) as r,
+    ):
+        assert r.eighths == eighths
+        assert r.scale == pytest.approx(8 / eighths if eighths < 8 else 0.4 / gsd, rel=1e-12)
+
+
+# 902 x 701: the last blocks end off the 4-pixel grid of 3/4-size decoding and are resized.
+@pytest.mark.parametrize("size", [(900, 700), (902, 701)])
 def test_jpeg_scenes_decoded_by_turbo_give_the_detections_gdals_decode_gives(
-    tmp_path: Path, toy: Any, scene: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, toy: Any, scene: Any, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
 ) -> None:
     objects = [(10.0 + 17 * i, 15.0 + 11 * (i % 4), 14.5 + 17 * i, 16.8 + 11 * (i % 4)) for i in range(14)]
-    truth = scene(tmp_path / "s.tif", objects, size=(900, 700), gsd=0.3)
-    with rasterio.open(tmp_path / "s.tif") as src:
-        data, profile = src.read(), src.profile
-    with rasterio.open(tmp_path / "j.tif", "w", **(profile | {"compress": "JPEG", "photometric": "YCBCR"})) as out:
-        out.write(data)
+    truth = scene(tmp_path / "j.tif", objects, size=size, gsd=0.3)
+    _to_jpeg(tmp_path / "j.tif")
     readers: list[JpegTiles | None] = []
     real_open = JpegTiles.open
 
@@ -364,8 +400,14 @@ def test_jpeg_scenes_decoded_by_turbo_give_the_detections_gdals_decode_gives(
     monkeypatch.setattr(JpegTiles, "open", classmethod(lambda cls, ds, bands: None))
     gdal = detect_raster(tmp_path / "j.tif", toy)
     assert len(turbo) == len(gdal) == len(truth)
+    # Turbo decodes these 0.3 m tiles straight to 3/4 size (the model's 0.4 m); GDAL's pixels
+    # are area-resized. Boxes of 14 x 6 px may differ by a pixel, never in how well they fit.
+    fit: dict[str, list[float]] = {}
+    for name, found in (("turbo", turbo), ("gdal", gdal)):
+        fit[name] = [max(_iou(d.box, t) for t in truth) for d in found]
     for a, b in zip(sorted(d.box for d in turbo), sorted(d.box for d in gdal), strict=True):
-        assert _iou(a, b) > 0.9
+        assert _iou(a, b) > 0.85
+    assert min(fit["turbo"]) > 0.8 and np.mean(fit["turbo"]) >= np.mean(fit["gdal"]) - 0.02
 
 
 @pytest.mark.parametrize("shape", [(300, 400), (3, 5), (256, 200), (301, 401)])

@@ -65,9 +65,9 @@ def test_windows_decode_to_gdals_pixels_and_shared_tiles_once(tmp_path: Path, mo
     decoded: list[tuple[int, int]] = []
     real = JpegTiles._decode
 
-    def counting(self: JpegTiles, bx: int, by: int) -> np.ndarray:
+    def counting(self: JpegTiles, bx: int, by: int, eighths: int = 8) -> np.ndarray:
         decoded.append((bx, by))
-        return real(self, bx, by)
+        return real(self, bx, by, eighths)
 
     monkeypatch.setattr(JpegTiles, "_decode", counting)
     with rasterio.open(path) as ds:
@@ -87,6 +87,35 @@ def test_windows_decode_to_gdals_pixels_and_shared_tiles_once(tmp_path: Path, mo
             assert np.abs(ours.astype(int) - gdal).mean() < 1.0
         reader.close()
     assert len(decoded) == len(set(decoded)) <= 12  # 4 x 3 tiles, each decoded once
+
+
+@pytest.mark.parametrize("eighths", [6, 7, 4])
+def test_windows_decode_shrunk_to_what_an_area_resize_of_gdals_pixels_gives(tmp_path: Path, eighths: int) -> None:
+    """Decoding at M/8 (libjpeg-turbo's scaled IDCT) must land every pixel where an area
+    resize of GDAL's full-size pixels puts it."""
+    path = _write(tmp_path / "j.tif", _texture(704, 896))
+    a = jpegtiles.alignment(eighths)
+    with rasterio.open(path) as ds:
+        reader = JpegTiles.open(ds, (1, 2, 3))
+        assert reader is not None
+        rng = np.random.default_rng(eighths)
+        for _ in range(8):
+            c0, r0 = int(rng.integers(0, 600)) // a * a, int(rng.integers(0, 450)) // a * a
+            w, h = int(rng.integers(a, 896 - c0 + 1)) // a * a, int(rng.integers(a, 704 - r0 + 1)) // a * a
+            window = Window(c0, r0, w, h)
+            assert reader.fits(window, eighths)
+            ours = reader.read(window, eighths)
+            assert ours.shape == (h * eighths // 8, w * eighths // 8, 3)
+            area = cv2.resize(_gdal(ds, window), ours.shape[1::-1], interpolation=cv2.INTER_AREA).astype(int)
+            error = np.abs(ours - area).mean()
+            assert error < 1.0  # 0.47-0.51 on the whole texture
+            shifted = min(np.abs(ours[:, 1:] - area[:, :-1]).mean(), np.abs(ours[1:] - area[:-1]).mean())
+            assert shifted > 3 * error  # 2.2-3.7: the comparison tells a one-pixel shift
+        if a > 1:
+            assert not reader.fits(Window(1, 0, 8, 8), eighths)
+            with pytest.raises(ValueError, match="whole pixels"):
+                reader.read(Window(1, 0, 8, 8), eighths)
+        reader.close()
 
 
 def test_sparse_tiles_read_as_nodata_like_gdal(tmp_path: Path) -> None:
@@ -121,7 +150,7 @@ def test_anything_else_reads_through_gdal(tmp_path: Path, extra: dict[str, Any],
 def test_a_decoder_that_disagrees_with_gdal_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path / "j.tif", _texture(300, 300))
     real = JpegTiles._decode
-    monkeypatch.setattr(JpegTiles, "_decode", lambda self, bx, by: real(self, bx, by)[:, :, ::-1].copy())  # BGR
+    monkeypatch.setattr(JpegTiles, "_decode", lambda self, bx, by, m=8: real(self, bx, by, m)[:, :, ::-1].copy())  # BGR
     with rasterio.open(path) as ds:
         assert JpegTiles.open(ds, (1, 2, 3)) is None
     monkeypatch.setattr(jpegtiles, "MAX_MEAN_DIFF", 1e9)

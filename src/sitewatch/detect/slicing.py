@@ -37,7 +37,7 @@ from sitewatch.detect.base import Detector
 from sitewatch.detect.boxes import Boxes, nms
 from sitewatch.errors import ImageError, NoValidPixelsError
 from sitewatch.imagery.ingest import MASK_SUFFIX
-from sitewatch.imagery.jpegtiles import JpegTiles
+from sitewatch.imagery.jpegtiles import JpegTiles, alignment
 from sitewatch.imagery.metadata import ground_sample_distance, sidecar_path
 from sitewatch.imagery.raster import (
     STRETCH_PERCENTILES,
@@ -73,6 +73,8 @@ SEAM_IOU = 0.5
 READ_CACHE_MB = 128
 #: How much coarser than the coarsest training GSD a scene may be before we refuse it.
 GSD_TOLERANCE = 1.5
+#: Largest relative change of the model's GSD accepted to read JPEG tiles at a whole M/8 scale.
+SCALE_SNAP = 0.05
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -221,7 +223,8 @@ def find_cloud_mask(path: str | Path) -> Path | None:
 class TileReader:
     """Reads tiles as uint8 RGB + valid mask at the model GSD (cloud mask applied).
 
-    ``scale`` is source pixels per model pixel. Non-8-bit data is stretched with one
+    ``scale`` is source pixels per model pixel; the reader may adjust it slightly (use its
+    ``scale`` attribute to plan tiles). Non-8-bit data is stretched with one
     scene-wide range (not per tile), so contrast does not jump at seams.
     """
 
@@ -233,6 +236,13 @@ class TileReader:
         # No nodata, no mask, no alpha: every pixel is valid and the mask read can be skipped.
         self.all_valid = all(MaskFlags.all_valid in flags for flags in ds.mask_flag_enums)
         self.jpeg = JpegTiles.open(ds, bands) if self.stretch is None else None
+        # JPEG tiles can decode straight to M/8 of full size (see jpegtiles). When that is within
+        # SCALE_SNAP of the model's GSD, work at it: no resize, and the model, trained with
+        # ±15 % scale jitter, sees no difference (0.3 m imagery is exactly 6/8 of 0.4 m).
+        self.eighths = 8
+        m = round(8 / scale)
+        if self.jpeg is not None and 1 <= m < 8 and abs(m * scale / 8 - 1) <= SCALE_SNAP:
+            self.scale, self.eighths = 8 / m, m
 
     def __enter__(self) -> TileReader:
         return self
@@ -249,6 +259,12 @@ class TileReader:
         (invalid ones black), valid mask (views into the block) and placement."""
         c0, c1 = min(t.col for t in tiles), max(t.col + t.width for t in tiles)
         r0, r1 = min(t.row for t in tiles), max(t.row + t.height for t in tiles)
+        if self.jpeg is not None and self.eighths < 8:
+            # Widen by a few pixels to whole decoded pixels, so JPEG tiles decode straight to
+            # the model GSD (see jpegtiles); at an image edge off that grid, they cannot.
+            a = alignment(self.eighths)
+            c0, c1 = _widen(c0, c1, a, self.ds.width)
+            r0, r1 = _widen(r0, r1, a, self.ds.height)
         out_w, out_h = max(1, round((c1 - c0) / self.scale)), max(1, round((r1 - r0) / self.scale))
         rgb, valid = self.read_window(Window(c0, r0, c1 - c0, r1 - r0), (out_h, out_w))
         if not valid.all():  # nodata and cloud look the same to the model: black, as in training padding
@@ -269,7 +285,11 @@ class TileReader:
             if clear is not None:
                 valid &= _resize(clear.view(np.uint8), shape, nearest=True).view(bool)
             return rgb, valid
-        pixels = self.jpeg.read(window) if self.jpeg is not None else read_pixels(self.ds, self.bands, window)
+        if self.jpeg is None:
+            pixels = read_pixels(self.ds, self.bands, window)
+        else:
+            exact = self.eighths < 8 and self.jpeg.fits(window, self.eighths)
+            pixels = self.jpeg.read(window, self.eighths if exact else 8)
         rgb = pixels if pixels.shape[2] == 3 else np.repeat(pixels, 3, axis=2)
         source_valid = None if self.all_valid else self.ds.dataset_mask(window=window) > 0
         if clear is not None:
@@ -296,6 +316,12 @@ class TileReader:
         if len(self.bands) == 1:
             scaled = np.repeat(scaled, 3, axis=0)
         return np.ascontiguousarray(np.moveaxis(scaled, 0, -1)), valid
+
+
+def _widen(start: int, stop: int, step: int, limit: int) -> tuple[int, int]:
+    """``[start, stop)`` widened to multiples of ``step``, the end only if that stays within ``limit``."""
+    end = stop + (-stop) % step
+    return start - start % step, end if end <= limit else stop
 
 
 @contextmanager
@@ -494,15 +520,10 @@ def detect_pixels(
     check_gsd(gsd, detector, path)
     band_ids = choose_bands(ds, bands, path)
     region = region or Window(0, 0, ds.width, ds.height)
-    scale = detector.gsd / gsd
     size = tile_size or detector.tile_size
-    shape = tile_shape_for(region, scale, size)
     ov = DEFAULT_OVERLAP if overlap is None else overlap
     if not 0 <= ov <= size // 2:
         raise ImageError(f"overlap {ov} px does not fit {size} px tiles", path=path, fix="use a smaller --overlap")
-    tiles = plan_tiles(region, (ds.width, ds.height), scale, shape, min(ov, min(shape) // 2))
-    if aoi_pixels is not None:
-        tiles = [t for t in tiles if aoi_pixels.intersects(shapely_box(*t.bounds))]
     cloud = open_raster(cloud_mask, require_georef=False) if cloud_mask else None
     try:
         # Each block is read about once, so a big GDAL cache only inflates memory.
@@ -510,8 +531,12 @@ def detect_pixels(
         with (
             rasterio.Env(GDAL_CACHEMAX=READ_CACHE_MB * 2**20),
             opencv_single_threaded(),
-            TileReader(ds, band_ids, cloud, region, scale) as reader,
+            TileReader(ds, band_ids, cloud, region, detector.gsd / gsd) as reader,
         ):
+            shape = tile_shape_for(region, reader.scale, size)
+            tiles = plan_tiles(region, (ds.width, ds.height), reader.scale, shape, min(ov, min(shape) // 2))
+            if aoi_pixels is not None:
+                tiles = [t for t in tiles if aoi_pixels.intersects(shapely_box(*t.bounds))]
             boxes, valid_tiles = run_tiles(
                 reader, tiles, shape, detector, aoi_pixels=aoi_pixels, batch_size=batch_size, on_progress=on_progress
             )
