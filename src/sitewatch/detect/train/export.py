@@ -156,7 +156,8 @@ Exported to ONNX opset {OPSET}; inference needs only onnxruntime.
 - `images`: uint8, NHWC, RGB, any batch size, height and width multiples of 32.
 - Normalisation is inside the graph: (x - mean) / std with mean {meta["normalisation"]["mean"]},
   std {meta["normalisation"]["std"]} (0..255 scale).
-- Working GSD **{meta["gsd"]} m/px**: the slicer resamples every tile to it. Trained on imagery
+- Working GSD **{meta["gsd"]} m/px**: the slicer resamples every tile to it (or to within 5 % of it
+  when JPEG tiles can be decoded straight to that size). Trained on imagery
   degraded to source GSDs {meta["gsd_range"][0]}–{meta["gsd_range"][1]} m/px (then resampled), with
   ±{cfg["augment"]["scale_jitter"]:.0%} scale jitter. Preferred tile {meta["tile_size"]} px.
 - Outputs at stride {meta["stride"]}: `peaks` (N, C, H/4, W/4) sigmoid scores kept only at 3x3
