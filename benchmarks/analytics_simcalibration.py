@@ -42,7 +42,7 @@ def simulate_counts(
         thin = np.random.default_rng([seed, i, 99])
         kinds.update({(spec.id, z.id): z.kind for z in layout.zones})
         events += [Event(e.id, e.date, e.kind, "sim", site_id=e.site_id, simulated=True) for e in history.events]
-        episodes += [(e.id, e.site_id, e.kind, e.start, e.end, e.event_id) for e in history.episodes]
+        episodes += [(e.id, e.site_id, e.kind, e.start, e.end, e.event_id, e.shape, e.impact) for e in history.episodes]
         for acq in plan.acquisitions:
             vehicles = history.days[acq.acquired.date()]
             p_det = float(DEFAULT_DETECTABILITY(acq.gsd, acq.off_nadir, acq.sun_elevation))
@@ -86,7 +86,9 @@ def simulate_counts(
             "sufficient",
         ],
     )
-    ep = pd.DataFrame(episodes, columns=["episode_id", "site_id", "kind", "start", "end", "event_id"])
+    ep = pd.DataFrame(
+        episodes, columns=["episode_id", "site_id", "kind", "start", "end", "event_id", "shape", "impact"]
+    )
     return normalise_observations(obs), events, ep, kinds
 
 
