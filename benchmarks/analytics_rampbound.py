@@ -31,11 +31,10 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from analytics_simcalibration import simulate_counts
+from analytics_simcalibration import sim_args, simulate_counts
 
 from sitewatch.analytics.baseline import BaselineParams, nb_logpmf, score_observations
 from sitewatch.analytics.series import ALL_CLASSES
-from sitewatch.counts import MIN_OBSERVED_FRACTION
 from sitewatch.simulate.activity import _ramp
 
 FALSE_ALARMS_PER_SITE_YEAR = 1.0
@@ -144,11 +143,7 @@ def bound(sites: list[dict]) -> list[dict[str, object]]:
 
 
 def main() -> None:
-    seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    days = int(sys.argv[2]) if len(sys.argv) > 2 else 365
-    n_sites = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    first_seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-    min_observed = float(sys.argv[5]) if len(sys.argv) > 5 else MIN_OBSERVED_FRACTION
+    seeds, days, n_sites, first_seed, min_observed = sim_args(sys.argv[1:])
     out: dict[str, object] = {
         "simulated": True,
         "seeds": list(range(first_seed, first_seed + seeds)),

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from analytics_simcalibration import simulate_counts
+from analytics_simcalibration import sim_args, simulate_counts
 
 from sitewatch.analytics.alerts import alarm_days
 from sitewatch.analytics.backtest import event_targets
@@ -60,10 +60,7 @@ def episode_rows(seed: int, days: int, n_sites: int) -> list[dict[str, object]]:
 
 
 def main() -> None:
-    seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    days = int(sys.argv[2]) if len(sys.argv) > 2 else 365
-    n_sites = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    first_seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    seeds, days, n_sites, first_seed, _ = sim_args(sys.argv[1:])
     rows = [r for s in range(first_seed, first_seed + seeds) for r in episode_rows(s, days, n_sites)]
     df = pd.DataFrame(rows)
     missed = df[~df["detected"]]

@@ -92,12 +92,14 @@ def simulate_counts(
     return normalise_observations(obs), events, ep, kinds
 
 
+def sim_args(argv: list[str]) -> tuple[int, int, int, int, float]:
+    """``[seeds] [days] [sites] [first_seed] [min_observed]`` as these scripts take them, with defaults."""
+    a = [*argv, *("3", "365", "3", "0", str(MIN_OBSERVED_FRACTION))[len(argv) :]]
+    return int(a[0]), int(a[1]), int(a[2]), int(a[3]), float(a[4])
+
+
 def main() -> None:
-    seeds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    days = int(sys.argv[2]) if len(sys.argv) > 2 else 365
-    n_sites = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    first_seed = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-    min_observed = float(sys.argv[5]) if len(sys.argv) > 5 else MIN_OBSERVED_FRACTION
+    seeds, days, n_sites, first_seed, min_observed = sim_args(sys.argv[1:])
     scores: dict[str, list[RuleScore]] = {}
     t0 = time.perf_counter()
     for seed in range(first_seed, first_seed + seeds):
