@@ -123,7 +123,8 @@ def bound(sites: list[dict]) -> list[dict[str, object]]:
             null, ends = np.concatenate(null_scores), np.concatenate(alarms)
             own = float(_template_scores(site["rows"], tpl, np.array([tpl["end"]]))[0])
             # Lowest threshold whose null alarms stay within the allowed rate.
-            threshold = np.inf
+            # Start just above the highest null score (no null alarm at all), then go down.
+            threshold = float(np.nextafter(max(float(null.max(initial=0.0)), 0.0), np.inf))
             for t in np.unique(null[null > 0])[::-1]:
                 if _alarm_count(ends[null >= t]) > FALSE_ALARMS_PER_SITE_YEAR * null_years:
                     break
