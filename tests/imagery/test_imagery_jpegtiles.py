@@ -174,3 +174,23 @@ def test_truncated_tile_falls_back_to_gdal_and_its_error(tmp_path: Path) -> None
         with pytest.raises(rasterio.errors.RasterioIOError):
             reader.read(Window(512, 512, 88, 88))
         reader.close()
+
+
+def test_a_tile_turbo_refuses_is_read_by_gdal_at_full_and_shrunk_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path / "j.tif", _texture(512, 512))
+    whole = Window(0, 0, 512, 512)
+    with rasterio.open(path) as ds:
+        reader = JpegTiles.open(ds, (1, 2, 3))
+        assert reader is not None
+
+        def refuse(*args: Any, **kwargs: Any) -> np.ndarray:
+            raise ValueError("corrupt JPEG data")
+
+        monkeypatch.setattr(jpegtiles.simplejpeg, "decode_jpeg", refuse)
+        reader._cache.clear()  # the sample tile decoded on open
+        gdal = _gdal(ds, whole)
+        assert np.array_equal(reader.read(whole), gdal)
+        assert np.array_equal(reader.read(whole, 6), cv2.resize(gdal, (384, 384), interpolation=cv2.INTER_AREA))
+        reader.close()
