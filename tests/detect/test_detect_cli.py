@@ -120,6 +120,39 @@ def test_evaluate_detector_json(tmp_path: Path) -> None:
     assert metrics["per_class"]["car"] > 0.5 and metrics["count_mae"] <= 1
 
 
+def test_evaluate_detector_reports_each_image_source_apart(tmp_path: Path) -> None:
+    """A source that boxes one car in five must not hide how the detector does on one that boxes all."""
+    img = np.full((300, 300, 3), 40, dtype=np.uint8)
+    boxes = [(30 + 50 * k, 40 + 40 * k) for k in range(5)]
+    for x, y in boxes:
+        img[y : y + 5, x : x + 12] = 250
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    x, y = boxes[0]
+    img[y : y + 5, x : x + 12] = 140  # the one car boxed in the sparse image scores lowest
+    cv2.imwrite(str(tmp_path / "b.png"), img)
+    images = [
+        {"id": 1, "file_name": "a.png", "width": 300, "height": 300, "source": "complete"},
+        {"id": 2, "file_name": "b.png", "width": 300, "height": 300, "source": "sparse"},
+    ]
+    anns = [
+        {"id": len(boxes) * (i - 1) + k + 1, "image_id": i, "category_id": 1, "bbox": [x, y, 12, 5], "area": 60}
+        for i in (1, 2)
+        for k, (x, y) in enumerate(boxes)
+        if i == 1 or k == 0
+    ]
+    gt = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "car"}]}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    args = ["evaluate-detector", "--coco", str(tmp_path / "gt.json"), "--images", str(tmp_path)]
+    res = CliRunner().invoke(app, [*args, "--gsd", "0.4", "--model", "simple", "--json"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads(res.output)
+    complete, sparse = (metrics["per_source"][s]["per_class"]["car"] for s in ("complete", "sparse"))
+    assert complete > 0.9 and sparse < 0.5 and sparse < metrics["per_class"]["car"] < complete
+    assert metrics["per_source"]["sparse"]["objects"] == 1
+    table = CliRunner().invoke(app, [*args, "--gsd", "0.4", "--model", "simple"])
+    assert table.exit_code == 0 and "per image source" in table.output
+
+
 def test_unknown_model_is_a_clear_error() -> None:
     with pytest.raises(ModelError, match="no model named"):
         load_detector("nope")

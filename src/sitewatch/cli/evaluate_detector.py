@@ -64,9 +64,7 @@ def evaluate_detector(
     if synthetic:
         metrics["caveat"] = f"{', '.join(synthetic)}: trained on synthetic data only, not validated on real imagery"
     if as_json:
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
-        clean["per_class"] = {k: (None if math.isnan(v) else v) for k, v in metrics["per_class"].items()}
-        console.print_json(json.dumps(clean))
+        console.print_json(json.dumps(_json_safe(metrics)))
         return
     table = Table(
         title=f"{metrics['detector']} on {coco.name} ({metrics['images']} images, {metrics['objects']} objects)"
@@ -79,8 +77,28 @@ def evaluate_detector(
         table.add_row(f"AP50 {name}", "n/a" if math.isnan(ap) else f"{ap:.3f}")
     table.add_row(f"count MAE (score ≥ {metrics['count_threshold']})", f"{metrics['count_mae']:.2f}")
     console.print(table)
+    if metrics["per_source"]:
+        by = Table(title="per image source (sources may label their images differently)")
+        for col in ("source", "images", "objects", "mAP@0.5", *(f"AP50 {c}" for c in metrics["per_class"])):
+            by.add_column(col, justify="left" if col == "source" else "right")
+        for source, m in metrics["per_source"].items():
+            aps = (
+                "n/a" if math.isnan(v) else f"{v:.3f}"
+                for v in (m["per_class"].get(c, math.nan) for c in metrics["per_class"])
+            )
+            by.add_row(source, str(m["images"]), str(m["objects"]), f"{m['map50']:.3f}", *aps)
+        console.print(by)
     if synthetic:
         console.print(f"[yellow]note:[/yellow] {metrics['caveat']}")
+
+
+def _json_safe(value: object) -> object:
+    """NaN (a class without ground truth) as null, at any depth."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
 
 
 def register(app: typer.Typer) -> None:
