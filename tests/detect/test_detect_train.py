@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 
 from sitewatch.detect.boxes import decode_centernet
-from sitewatch.detect.train.config import AugmentConfig, load_config
-from sitewatch.detect.train.data import STRIDE, LabelledImage, encode_targets, estimate_gsd, sample_crop
+from sitewatch.detect.train.config import AugmentConfig, SourceConfig, load_config
+from sitewatch.detect.train.data import (
+    STRIDE,
+    LabelledImage,
+    background_weight,
+    encode_targets,
+    estimate_gsd,
+    load_coco,
+    sample_crop,
+)
 from sitewatch.errors import InputError
 from sitewatch.model import CLASSES
 
@@ -115,6 +123,40 @@ def _write_coco(folder: Path, n: int, rng: np.random.Generator) -> Path:
         )
     )
     return path
+
+
+def test_sparsely_labelled_images_teach_background_only_near_their_boxes(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from sitewatch.detect.train.net import focal_loss
+
+    box = np.array([[40.0, 40.0, 52.0, 45.0]], dtype=np.float32)  # 3 x 1.25 cells at stride 4
+    dense, sparse = background_weight(box, 128, False), background_weight(box, 128, True)
+    assert dense.shape == sparse.shape == (32, 32) and dense.min() == 1.0
+    assert sparse[11, 11] == 1.0 and sparse[10, 9] == 1.0  # the box and a cell around it
+    assert sparse[:8].sum() == 0 and sparse[:, 15:].sum() == 0 and sparse.sum() < 40
+    # A confident detection far from any box: penalised on a dense crop, not on a sparse one.
+    heat, _, _ = encode_targets(box, np.array([CAR]), [CAR], 128)
+    logits = torch.full((1, 1, 32, 32), -6.0)
+    logits[0, 0, 2, 2] = 4.0
+    target = torch.from_numpy(heat[None])
+    on_dense = focal_loss(logits, target, background=torch.from_numpy(dense[None]))
+    on_sparse = focal_loss(logits, target, background=torch.from_numpy(sparse[None]))
+    assert on_dense.item() > on_sparse.item() + 1.0
+    assert on_dense.item() == pytest.approx(focal_loss(logits, target).item())
+
+    # Which images are sparse: every image of the source, or those of the named COCO sources.
+    ann = _write_coco(tmp_path / "data", 2, np.random.default_rng(0))
+    coco = json.loads(ann.read_text())
+    coco["images"][0]["source"] = "SIMD"
+    ann.write_text(json.dumps(coco))
+    src = SourceConfig(kind="coco", annotations=ann, images=tmp_path / "data", gsd=0.4)
+    assert [im.sparse for im in load_coco(replace(src, sparse_labels=("SIMD",)))] == [True, False]
+    assert [im.sparse for im in load_coco(replace(src, sparse_labels=True))] == [True, True]
+    assert [im.sparse for im in load_coco(src)] == [False, False]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"name: x\ntrain: [{{kind: coco, annotations: {ann}, sparse_labels: SIMD}}]\nval: []\n")
+    with pytest.raises(InputError, match="sparse_labels"):
+        load_config(bad)
 
 
 def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> None:

@@ -27,6 +27,9 @@ class SourceConfig:
     ``gsd`` is the source's metres per pixel, or ``"auto"`` to estimate it per image from the
     median car length. ``class_map`` renames source category names to canonical classes
     (``null`` drops a category). ``weight`` scales how often its images are sampled.
+    ``sparse_labels`` says the boxes cover only some of the objects an image shows (``true``
+    for every image, or the COCO image ``source`` values for which it holds): such images
+    teach background only near their boxes, so unboxed vehicles are not learnt as background.
     """
 
     kind: str
@@ -36,6 +39,7 @@ class SourceConfig:
     class_map: dict[str, str | None] = field(default_factory=dict)
     weight: float = 1.0
     synthetic: bool = False
+    sparse_labels: bool | tuple[str, ...] = False
     #: Options passed to the simulator (``kind: simulator``).
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -114,6 +118,11 @@ def _source(raw: dict[str, Any], base: Path, where: Path) -> SourceConfig:
     gsd = raw.get("gsd", "auto")
     if gsd != "auto" and not (isinstance(gsd, int | float) and gsd > 0):
         raise InputError(f"bad gsd {gsd!r}", path=where, fix="give metres per pixel (> 0) or 'auto'")
+    sparse = raw.get("sparse_labels", False)
+    if not (isinstance(sparse, bool) or (isinstance(sparse, list) and all(isinstance(v, str) for v in sparse))):
+        raise InputError(
+            f"bad sparse_labels {sparse!r}", path=where, fix="give true, false or a list of image 'source' values"
+        )
     return SourceConfig(
         kind=kind,
         annotations=annotations,
@@ -122,6 +131,7 @@ def _source(raw: dict[str, Any], base: Path, where: Path) -> SourceConfig:
         class_map=class_map,
         weight=float(raw.get("weight", 1.0)),
         synthetic=bool(raw.get("synthetic", kind == "simulator")),
+        sparse_labels=sparse if isinstance(sparse, bool) else tuple(sparse),
         options=_options(raw.get("options") or {}, base),
     )
 

@@ -31,6 +31,9 @@ STRIDE = 4
 CAR_LENGTH_M = 4.6
 #: Images finer than this are stored downsampled (nothing trains finer than 0.3 m).
 STORE_GSD = 0.2
+#: Around a box of a sparsely labelled image, background is taught this many box sizes out
+#: (small: in a car park the next, unboxed car is about one car width away).
+SPARSE_MARGIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class LabelledImage:
     labels: np.ndarray
     gsd: float
     synthetic: bool = False
+    #: Its boxes cover only some of the objects it shows (see ``SourceConfig.sparse_labels``).
+    sparse: bool = False
 
 
 def estimate_gsd(boxes: np.ndarray, labels: np.ndarray, min_cars: int = 3) -> float | None:
@@ -108,7 +113,10 @@ def load_coco(source: SourceConfig) -> list[LabelledImage]:
             f = gsd / STORE_GSD
             image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
             boxes, gsd = boxes * f, STORE_GSD
-        out.append(LabelledImage(str(path), image, boxes, labels, float(gsd), source.synthetic))
+        sparse = source.sparse_labels is True or (
+            isinstance(source.sparse_labels, tuple) and info.get("source") in source.sparse_labels
+        )
+        out.append(LabelledImage(str(path), image, boxes, labels, float(gsd), source.synthetic, sparse))
     log.info("%s: %d images, %d boxes", source.annotations, len(out), sum(len(r.labels) for r in out))
     return out
 
@@ -270,3 +278,21 @@ def encode_targets(
         reg[:, iy, ix] = (cx - ix, cy - iy, math.log(w), math.log(h))
         mask[iy, ix] = 1.0
     return heat, reg, mask
+
+
+def background_weight(boxes: np.ndarray, size: int, sparse: bool) -> np.ndarray:
+    """Weight (S, S) of each output cell's background loss for a crop of ``size`` px.
+
+    1 everywhere; but where the labels are sparse, only within :data:`SPARSE_MARGIN` box
+    sizes (at least a cell) of a box: anywhere else an unboxed vehicle may stand.
+    """
+    s = size // STRIDE
+    if not sparse:
+        return np.ones((s, s), dtype=np.float32)
+    weight = np.zeros((s, s), dtype=np.float32)
+    for x0, y0, x1, y1 in boxes / STRIDE:
+        mx, my = max((x1 - x0) * SPARSE_MARGIN, 1.0), max((y1 - y0) * SPARSE_MARGIN, 1.0)
+        xa, xb = max(math.floor(x0 - mx), 0), min(math.ceil(x1 + mx), s)
+        ya, yb = max(math.floor(y0 - my), 0), min(math.ceil(y1 + my), s)
+        weight[ya:yb, xa:xb] = 1.0
+    return weight

@@ -128,6 +128,7 @@ def model_card(meta: dict[str, Any]) -> str:
     sources = "\n".join(
         f"- `{s['kind']}` {s.get('annotations') or s.get('options')}"
         + (" (**synthetic**)" if s.get("synthetic") else "")
+        + (f" (sparse labels, background only near boxes: {s['sparse_labels']})" if s.get("sparse_labels") else "")
         for s in cfg["train"]
     )
     caveat = (

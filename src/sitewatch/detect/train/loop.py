@@ -25,6 +25,7 @@ from sitewatch.detect.train.config import SourceConfig, TrainConfig
 from sitewatch.detect.train.data import (
     STRIDE,
     LabelledImage,
+    background_weight,
     class_counts,
     encode_targets,
     load_coco,
@@ -90,7 +91,8 @@ def make_batch(
     cfg: TrainConfig,
     class_index: Sequence[int],
 ) -> tuple[torch.Tensor, ...]:
-    tiles, heats, regs, masks = [], [], [], []
+    """Crops, heatmaps, box regression targets, centre masks and background weights."""
+    tiles, heats, regs, masks, backgrounds = [], [], [], [], []
     for i in rng.choice(len(images), size=cfg.batch, p=probs):
         tile, boxes, labels = sample_crop(images[i], rng, crop=cfg.crop, model_gsd=cfg.gsd, aug=cfg.augment)
         heat, reg, mask = encode_targets(boxes, labels, class_index, cfg.crop)
@@ -98,7 +100,8 @@ def make_batch(
         heats.append(heat)
         regs.append(reg)
         masks.append(mask)
-    return tuple(torch.from_numpy(np.stack(a)) for a in (tiles, heats, regs, masks))
+        backgrounds.append(background_weight(boxes, cfg.crop, images[i].sparse))
+    return tuple(torch.from_numpy(np.stack(a)) for a in (tiles, heats, regs, masks, backgrounds))
 
 
 def resample_for_eval(im: LabelledImage, model_gsd: float, source_gsd: float | None) -> tuple[np.ndarray, float]:
@@ -263,9 +266,9 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None) -> Path
         lr = cfg.lr * (min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * progress())))
         for group in opt.param_groups:
             group["lr"] = lr
-        tiles, heat, reg, mask = make_batch(train_images, probs, rng, cfg, class_index)
+        tiles, heat, reg, mask, background = make_batch(train_images, probs, rng, cfg, class_index)
         logits, pred = net(normalise(tiles))
-        loss_h = focal_loss(logits, heat)
+        loss_h = focal_loss(logits, heat, background=background)
         loss_r = regression_loss(pred, reg, mask)
         loss = loss_h + loss_r
         opt.zero_grad(set_to_none=True)

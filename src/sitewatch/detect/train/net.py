@@ -100,11 +100,23 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     return (images.permute(0, 3, 1, 2).float() - mean) / std
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
-    """CenterNet's penalty-reduced pixel-wise focal loss, normalised by the number of objects."""
+def focal_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float = 2.0,
+    beta: float = 4.0,
+    background: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """CenterNet's penalty-reduced pixel-wise focal loss, normalised by the number of objects.
+
+    ``background`` (N, S, S) weighs each cell's background term (0 where a crop's labels
+    cannot say whether there is an object; see ``data.background_weight``).
+    """
     p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
     pos = target.eq(1).float()
     neg = 1 - pos
+    if background is not None:
+        neg = neg * background.unsqueeze(1)
     pos_loss = torch.log(p) * (1 - p) ** alpha * pos
     neg_loss = torch.log(1 - p) * p**alpha * (1 - target) ** beta * neg
     n = pos.sum().clamp(min=1)
