@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -52,6 +53,17 @@ def progress() -> Progress:
         transient=False,
         disable=not sys.stderr.isatty(),
     )
+
+
+def json_safe(value: object) -> object:
+    """NaN (e.g. a metric without ground truth) as null, at any depth of dicts and lists."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from sitewatch.cli._common import DbOption, JsonOption, console, fail, open_store, progress, user_errors
+from sitewatch.cli._common import DbOption, JsonOption, console, fail, json_safe, open_store, progress, user_errors
 
 
 def _num(x: float, fmt: str = ".2f") -> str:
@@ -61,10 +61,7 @@ def backtest(
             )
     simulated = any(s.simulated for s in sites) or sim is not None
     if as_json:
-        rows = [
-            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(s).items()} for s in scores
-        ]
-        console.print_json(json.dumps({"simulated": simulated, "rules": rows}))
+        console.print_json(json.dumps(json_safe({"simulated": simulated, "rules": [asdict(s) for s in scores]})))
         return
     from rich.table import Table
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sitewatch.cli._common import JsonOption, console, fail, progress, user_errors
+from sitewatch.cli._common import JsonOption, console, fail, json_safe, progress, user_errors
 
 #: Score threshold for mAP: low, so the precision-recall curve is complete.
 EVAL_THRESHOLD = 0.03
@@ -64,7 +64,7 @@ def evaluate_detector(
     if synthetic:
         metrics["caveat"] = f"{', '.join(synthetic)}: trained on synthetic data only, not validated on real imagery"
     if as_json:
-        console.print_json(json.dumps(_json_safe(metrics)))
+        console.print_json(json.dumps(json_safe(metrics)))
         return
     table = Table(
         title=f"{metrics['detector']} on {coco.name} ({metrics['images']} images, {metrics['objects']} objects)"
@@ -90,15 +90,6 @@ def evaluate_detector(
         console.print(by)
     if synthetic:
         console.print(f"[yellow]note:[/yellow] {metrics['caveat']}")
-
-
-def _json_safe(value: object) -> object:
-    """NaN (a class without ground truth) as null, at any depth."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    return value
 
 
 def register(app: typer.Typer) -> None:
