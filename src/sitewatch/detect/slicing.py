@@ -259,7 +259,7 @@ class TileReader:
         (invalid ones black), valid mask (views into the block) and placement."""
         c0, c1 = min(t.col for t in tiles), max(t.col + t.width for t in tiles)
         r0, r1 = min(t.row for t in tiles), max(t.row + t.height for t in tiles)
-        if self.jpeg is not None and self.eighths < 8:
+        if self.eighths < 8:  # only ever so with a JPEG reader
             # Widen by a few pixels to whole decoded pixels, so JPEG tiles decode straight to
             # the model GSD (see jpegtiles); at an image edge off that grid, they cannot.
             a = alignment(self.eighths)
