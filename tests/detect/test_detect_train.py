@@ -159,6 +159,21 @@ def test_sparsely_labelled_images_teach_background_only_near_their_boxes(tmp_pat
         load_config(bad)
 
 
+def test_count_threshold_ignores_sparsely_labelled_images() -> None:
+    from sitewatch.detect.train.loop import pick_count_threshold
+
+    # Image 0: every car boxed and found at 0.6. Image 1: one car boxed among ten found at 0.6.
+    gt = {
+        "images": [{"id": 0}, {"id": 1}],
+        "annotations": [{"image_id": 0, "category_id": 1}] * 3 + [{"image_id": 1, "category_id": 1}],
+    }
+    results = [{"image_id": 0, "category_id": 1, "score": 0.6}] * 3
+    results += [{"image_id": 1, "category_id": 1, "score": 0.6}] * 10
+    # Counted on both, the unboxed cars push the threshold above every true detection.
+    assert pick_count_threshold(gt, results, [1]) > 0.6
+    assert pick_count_threshold(gt, results, [1], image_ids=[0]) <= 0.6
+
+
 def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from sitewatch.detect.onnx import OnnxDetector
@@ -193,3 +208,16 @@ def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> N
     x = np.random.default_rng(1).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
     for ya, yb in zip(a.session.run(None, {"images": x}), b.session.run(None, {"images": x}), strict=True):
         np.testing.assert_allclose(ya, yb, atol=1e-5)
+
+    # --export-only: the same best checkpoint and run record, exported again without training.
+    again_dir = tmp_path / "reexport"
+    re_path = train(replace(cfg, export_dir=again_dir), export_only=True)
+    assert re_path.parent == again_dir
+    c = OnnxDetector.load(re_path)
+    for ya, yc in zip(a.session.run(None, {"images": x}), c.session.run(None, {"images": x}), strict=True):
+        np.testing.assert_allclose(ya, yc, atol=1e-6)
+    re_meta = json.loads(re_path.with_suffix(".json").read_text())
+    for key in ("best_step", "steps"):
+        assert re_meta["metrics"][key] == meta["metrics"][key] == 3
+    with pytest.raises(InputError, match=r"best\.pt"):
+        train(replace(cfg, out_dir=tmp_path / "empty"), export_only=True)

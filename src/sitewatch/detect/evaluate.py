@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,14 @@ def coco_metrics(
     *,
     count_threshold: float,
     classes: Sequence[str] | None = None,
+    count_images: Collection[int] | None = None,
 ) -> dict[str, Any]:
     """``map50``, ``map50_95``, ``per_class`` (name -> AP50), ``count_mae`` and sizes.
 
     ``results`` are COCO result dicts (image_id, category_id, bbox xywh, score). Only
     categories with ground truth count in the means; ``classes`` restricts them further.
     ``count_mae`` is the mean absolute per-image error of the count of detections scoring
-    at least ``count_threshold``.
+    at least ``count_threshold``, over the ``count_images`` ids if given (all images if not).
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -70,18 +71,28 @@ def coco_metrics(
         "map50": float(np.mean(aps)) if aps else 0.0,
         "map50_95": float(np.nanmean(map50_95)) if cat_ids else 0.0,
         "per_class": per_class,
-        "count_mae": count_mae(gt, results, count_threshold, cat_ids),
+        "count_mae": count_mae(gt, results, count_threshold, cat_ids, count_images),
         "images": len(gt["images"]),
         "objects": sum(1 for a in gt["annotations"] if a["category_id"] in cat_ids),
     }
 
 
-def count_mae(gt: dict[str, Any], results: Sequence[dict[str, Any]], threshold: float, cat_ids: Sequence[int]) -> float:
-    """Mean absolute error of the per-image object count (all evaluated classes together)."""
+def count_mae(
+    gt: dict[str, Any],
+    results: Sequence[dict[str, Any]],
+    threshold: float,
+    cat_ids: Sequence[int],
+    image_ids: Collection[int] | None = None,
+) -> float:
+    """Mean absolute error of the per-image object count (all evaluated classes together).
+
+    ``image_ids`` restricts it to those images (e.g. the ones whose every object is boxed).
+    """
     cats = set(cat_ids)
-    truth = dict.fromkeys((im["id"] for im in gt["images"]), 0)
+    keep = None if image_ids is None else set(image_ids)
+    truth = dict.fromkeys((im["id"] for im in gt["images"] if keep is None or im["id"] in keep), 0)
     for a in gt["annotations"]:
-        if a["category_id"] in cats:
+        if a["category_id"] in cats and a["image_id"] in truth:
             truth[a["image_id"]] += 1
     found = dict.fromkeys(truth, 0)
     for r in results:

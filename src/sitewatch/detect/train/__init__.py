@@ -17,8 +17,11 @@ if TYPE_CHECKING:
 __all__ = ["TrainConfig", "load_config", "train"]
 
 
-def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None) -> Path:
-    """Train and export the detector described by ``cfg``; returns the ONNX path."""
+def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, export_only: bool = False) -> Path:
+    """Train and export the detector described by ``cfg``; returns the ONNX path.
+
+    ``export_only``: export the best checkpoint already in ``cfg.out_dir``, without training.
+    """
     from sitewatch.detect.train.loop import train as _train
 
-    return _train(cfg, on_log)
+    return _train(cfg, on_log, export_only=export_only)

@@ -178,7 +178,9 @@ noise. Class imbalance: focal loss and rarity-weighted image sampling.
 ## Validation metrics (measured at the end of training, best checkpoint)
 COCO AP via pycocotools on the val splits, over classes with real labels only.
 "native" = each val image resampled straight to the working GSD; "0.3 m"/"0.5 m" = first
-degraded to that GSD, then resampled.
+degraded to that GSD, then resampled. Count MAE: mean per-image error of the count at the
+counting threshold, over {meta["metrics"].get("count_images", "all")} val images (those not marked `sparse_labels`,
+if any: their unboxed objects would count as false positives).
 
 {table}
 

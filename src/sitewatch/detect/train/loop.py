@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,8 @@ def validate(
     real: Sequence[str],
     model_gsd: float,
     source_gsd: float | None = None,
+    count_threshold: float = 0.3,
+    count_images: Collection[int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """COCO metrics over the real classes, plus the ground truth and raw results used."""
     wrapper.eval()
@@ -170,57 +172,45 @@ def validate(
         found = predict(wrapper, tile, threshold=0.03).shifted(0, 0, back)
         results += to_results(i, found, category_of=lambda c: c + 1)
     gt = _gt_coco(images, classes)
-    return coco_metrics(gt, results, count_threshold=0.3, classes=real), gt, results
+    metrics = coco_metrics(gt, results, count_threshold=count_threshold, classes=real, count_images=count_images)
+    return metrics, gt, results
 
 
-def pick_count_threshold(gt: dict[str, Any], results: list[dict[str, Any]], cat_ids: Sequence[int]) -> float:
-    """The score threshold that minimises the per-image count error on validation data."""
+def pick_count_threshold(
+    gt: dict[str, Any],
+    results: list[dict[str, Any]],
+    cat_ids: Sequence[int],
+    image_ids: Collection[int] | None = None,
+) -> float:
+    """The score threshold that minimises the per-image count error on validation data.
+
+    ``image_ids``: the images to count on. Images with sparse labels must be left out: their
+    unboxed objects would make every true detection look like an overcount.
+    """
     grid = np.round(np.arange(0.15, 0.71, 0.05), 2)
-    errors = [count_mae(gt, results, float(t), cat_ids) for t in grid]
+    errors = [count_mae(gt, results, float(t), cat_ids, image_ids) for t in grid]
     return float(grid[int(np.argmin(errors))])
 
 
-def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None) -> Path:
-    """Train, validate, checkpoint and export; returns the path of the exported ONNX file."""
-    say = on_log or log.info
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    rng = np.random.default_rng(cfg.seed)
+def _fit(
+    cfg: TrainConfig,
+    net: CenterNetLite,
+    wrapper: ExportWrapper,
+    train_images: Sequence[LabelledImage],
+    probs: np.ndarray,
+    rng: np.random.Generator,
+    class_index: Sequence[int],
+    val_images: Sequence[LabelledImage],
+    out_classes: tuple[str, ...],
+    real: tuple[str, ...],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The optimisation loop: checkpoints ``best.pt`` (by real-val score) and ``last.pt``."""
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-
-    train_images, src_weights = load_sources(cfg.train)
-    val_all, _ = load_sources(cfg.val) if cfg.val else ([], [])
-    # Model selection uses real imagery only; simulated val tiles are reported apart.
-    val_images = [im for im in val_all if not im.synthetic]
-    val_simulated = [im for im in val_all if im.synthetic]
-    counts = class_counts(train_images)
-    present = {CLASSES[c] for c in counts}
-    classes = cfg.classes or tuple(c for c in CLASSES if c in present)
-    real_counts = class_counts([im for im in train_images if not im.synthetic])
-    real = tuple(c for c in classes if CLASSES.index(c) in real_counts)
-    synthetic_only = tuple(c for c in classes if c not in real and CLASSES.index(c) in counts)
-    class_index = [CLASSES.index(c) for c in classes]
-    probs = sampling_weights(train_images, src_weights, cfg.crop * cfg.gsd)
-    summary = ", ".join(f"{CLASSES[k]}: {v}" for k, v in sorted(counts.items()))
-    say(f"train: {len(train_images)} images, boxes per class {{{summary}}}")
-    say(f"classes {classes}; trained only on synthetic data: {synthetic_only or 'none'}")
-
-    net = CenterNetLite(len(classes), cfg.widths)
-    if cfg.init is not None:
-        net.load_state_dict(torch.load(cfg.init)["state"])
-        say(f"initialised from {cfg.init}")
-    # Classes listed in the config but absent from the data stay in the network (so a later
-    # fine-tune can add them) but are not exported or evaluated.
-    trained = [i for i, c in enumerate(classes) if CLASSES.index(c) in counts]
-    out_classes = tuple(classes[i] for i in trained)
-    wrapper = ExportWrapper(net, trained if len(trained) < len(classes) else None)
-    say(f"model: {count_parameters(net):,} parameters")
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     budget = cfg.minutes * 60 if cfg.minutes else None
     start = time.monotonic()
     best: dict[str, Any] = {"score": -1.0, "step": 0}
-    history: list[dict[str, Any]] = []
     step = 0
     logfile = (out / "train.jsonl").open("a")
 
@@ -246,7 +236,6 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None) -> Path
             "score": score,
             **{k: {"map50": v["map50"], "per_class": v["per_class"]} for k, v in scores.items()},
         }
-        history.append(rec)
         logfile.write(json.dumps(rec) + "\n")
         logfile.flush()
         say(
@@ -287,23 +276,96 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None) -> Path
     evaluate_and_checkpoint()
     logfile.close()
 
+    return {"best_step": best["step"], "steps": step, "minutes": round((time.monotonic() - start) / 60, 1)}
+
+
+def recorded_run(out: Path) -> dict[str, Any]:
+    """Steps, minutes and best step of the last run recorded in ``out`` (``train.jsonl``)."""
+    if not (out / "best.pt").is_file():
+        raise InputError("no trained checkpoint (best.pt) here", path=out, fix="train first, without --export-only")
+    log_path = out / "train.jsonl"
+    try:
+        lines = log_path.read_text().splitlines() if log_path.is_file() else []
+        records = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the training log ({exc})", path=log_path, fix="train again") from exc
+    # The log is appended to: the last run starts where the step count drops.
+    for k in range(len(records) - 1, 0, -1):
+        if records[k]["step"] < records[k - 1]["step"]:
+            records = records[k:]
+            break
+    if not records:  # trained without validation data: only the checkpoint knows its step
+        step = int(torch.load(out / "best.pt")["step"])
+        return {"best_step": step, "steps": step, "minutes": None}
+    best = max(records, key=lambda r: r["score"])  # the first of equal scores, as the loop keeps
+    return {"best_step": best["step"], "steps": records[-1]["step"], "minutes": round(records[-1]["minutes"], 1)}
+
+
+def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, export_only: bool = False) -> Path:
+    """Train, validate, checkpoint and export; returns the path of the exported ONNX file.
+
+    ``export_only`` skips training and exports the best checkpoint already in ``cfg.out_dir``
+    (e.g. after a change to the export or to how the count threshold is picked).
+    """
+    say = on_log or log.info
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_images, src_weights = load_sources(cfg.train)
+    val_all, _ = load_sources(cfg.val) if cfg.val else ([], [])
+    # Model selection uses real imagery only; simulated val tiles are reported apart.
+    val_images = [im for im in val_all if not im.synthetic]
+    val_simulated = [im for im in val_all if im.synthetic]
+    counts = class_counts(train_images)
+    present = {CLASSES[c] for c in counts}
+    classes = cfg.classes or tuple(c for c in CLASSES if c in present)
+    real_counts = class_counts([im for im in train_images if not im.synthetic])
+    real = tuple(c for c in classes if CLASSES.index(c) in real_counts)
+    synthetic_only = tuple(c for c in classes if c not in real and CLASSES.index(c) in counts)
+    class_index = [CLASSES.index(c) for c in classes]
+    probs = sampling_weights(train_images, src_weights, cfg.crop * cfg.gsd)
+    summary = ", ".join(f"{CLASSES[k]}: {v}" for k, v in sorted(counts.items()))
+    say(f"train: {len(train_images)} images, boxes per class {{{summary}}}")
+    say(f"classes {classes}; trained only on synthetic data: {synthetic_only or 'none'}")
+
+    net = CenterNetLite(len(classes), cfg.widths)
+    if cfg.init is not None:
+        net.load_state_dict(torch.load(cfg.init)["state"])
+        say(f"initialised from {cfg.init}")
+    # Classes listed in the config but absent from the data stay in the network (so a later
+    # fine-tune can add them) but are not exported or evaluated.
+    trained = [i for i, c in enumerate(classes) if CLASSES.index(c) in counts]
+    out_classes = tuple(classes[i] for i in trained)
+    wrapper = ExportWrapper(net, trained if len(trained) < len(classes) else None)
+    say(f"model: {count_parameters(net):,} parameters")
+    if export_only:
+        metrics = recorded_run(out)
+        say(f"exporting the best checkpoint of {out} (step {metrics['best_step']}), no training")
+    else:
+        metrics = _fit(cfg, net, wrapper, train_images, probs, rng, class_index, val_images, out_classes, real, say)
     net.load_state_dict(torch.load(out / "best.pt")["state"])
-    metrics: dict[str, Any] = {
-        "best_step": best["step"],
-        "steps": step,
-        "minutes": round((time.monotonic() - start) / 60, 1),
-    }
     threshold = 0.3
     if val_images:
-        native, gt, results = validate(wrapper, val_images, out_classes, real, cfg.gsd)
-        threshold = pick_count_threshold(gt, results, [out_classes.index(c) + 1 for c in real])
-        native = coco_metrics(gt, results, count_threshold=threshold, classes=real)
-        metrics["val_native"] = native
+        _, gt, results = validate(wrapper, val_images, out_classes, real, cfg.gsd)
+        complete = [i for i, im in enumerate(val_images) if not im.sparse]
+        if not complete:
+            say("every val image has sparse labels: the count threshold is picked on them all, biased high")
+        counted = complete or None
+        threshold = pick_count_threshold(gt, results, [out_classes.index(c) + 1 for c in real], counted)
+        metrics["val_native"] = coco_metrics(gt, results, count_threshold=threshold, classes=real, count_images=counted)
         for g in (0.3, 0.5):
-            metrics[f"val_{g}m"], *_ = validate(wrapper, val_images, out_classes, real, cfg.gsd, g)
+            metrics[f"val_{g}m"], *_ = validate(
+                wrapper, val_images, out_classes, real, cfg.gsd, g, count_threshold=threshold, count_images=counted
+            )
+        metrics["count_images"] = len(complete) or len(val_images)
     if val_simulated and synthetic_only:
-        metrics["val_simulated"], *_ = validate(wrapper, val_simulated, out_classes, synthetic_only, cfg.gsd)
-    say(f"best step {best['step']}; count threshold {threshold}")
+        metrics["val_simulated"], *_ = validate(
+            wrapper, val_simulated, out_classes, synthetic_only, cfg.gsd, count_threshold=threshold
+        )
+    say(f"best step {metrics['best_step']}; count threshold {threshold}")
     return export_model(
         wrapper,
         cfg,
