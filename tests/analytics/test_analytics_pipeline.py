@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,34 @@ def test_cli_series_and_changepoints(tmp_path: Path) -> None:
     bad.write_text("timestamp,count\n2024-01-01,1\n")
     err = runner.invoke(app, ["analyze", "series", "--input", str(bad)])
     assert err.exit_code == 1 and "at least 2" in err.output
+
+
+def test_cli_analyze_takes_the_calibration_of_a_model_given_by_path(db: Path, tmp_path: Path) -> None:
+    from sitewatch.counts import DEFAULT_DETECTABILITY, CountCalibration
+    from sitewatch.detect import CALIBRATION_KEY
+
+    copy = tmp_path / "sw.db"
+    shutil.copy(db, copy)
+    runner = CliRunner()
+    model = tmp_path / "mine.onnx"
+    (tmp_path / "mine.json").write_text(json.dumps({"name": "mine", "version": "1"}))
+    out = runner.invoke(app, ["analyze", "--db", str(copy), "--calibration", str(model)])
+    assert out.exit_code != 0 and "calibrate-counts" in out.output  # not calibrated yet: says how
+
+    def pad_trucks() -> list[float]:
+        store = open_store(f"sqlite:///{copy}")
+        try:
+            return [c.estimate for c in store.list_counts("sim-x", zone_id="pad", cls="truck")]
+        finally:
+            store.close()
+
+    assert runner.invoke(app, ["analyze", "--db", str(copy)]).exit_code == 0
+    plain = pad_trucks()
+    # Half a detection per visible truck: the corrected counts double.
+    cal = CountCalibration(DEFAULT_DETECTABILITY, (("truck", 0.5),), detector="test@1")
+    (tmp_path / "mine.json").write_text(json.dumps({"name": "mine", "version": "1", CALIBRATION_KEY: cal.as_dict()}))
+    out = runner.invoke(app, ["analyze", "--db", str(copy), "--calibration", str(model)])
+    assert out.exit_code == 0, out.output
+    assert pad_trucks() == pytest.approx([2 * v for v in plain])
+    other = runner.invoke(app, ["analyze", "--db", str(copy), "--calibration", str(model), "--detector", "x@2"])
+    assert other.exit_code != 0 and "test@1" in other.output

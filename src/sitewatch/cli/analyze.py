@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sitewatch.cli._common import DbOption, JsonOption, console, open_store, progress, user_errors
+from sitewatch.cli._common import DbOption, JsonOption, console, fail, open_store, progress, user_errors
 
 if TYPE_CHECKING:
+    from sitewatch.counts import CountCalibration
     from sitewatch.model import Alert
 
 InputOption = Annotated[Path, typer.Option("--input", "-i", help="CSV with a timestamp and a count column.")]
@@ -46,12 +47,39 @@ def _print_alerts(alerts: list[Alert]) -> None:
     console.print(table)
 
 
+def _calibration(model: Path, detector: str | None) -> tuple[CountCalibration, str | None]:
+    """The calibration in ``model``'s sidecar and the detector whose detections it corrects."""
+    from sitewatch.detect import read_calibration
+
+    with user_errors():
+        found = read_calibration(model)
+    if found is None:
+        fail(
+            f"{model.with_suffix('.json')}: no count calibration in this model's metadata — fix: "
+            f"sitewatch calibrate-counts SIM_DIR --write {model}"
+        )
+    if detector is not None and found.detector and detector != found.detector:
+        fail(
+            f"{model.with_suffix('.json')}: the calibration is for {found.detector}, not {detector} — "
+            "fix: drop --detector or give that detector's model"
+        )
+    return found, detector or found.detector or None
+
+
 def run(
     ctx: typer.Context,
     db: DbOption = None,
     site: Annotated[list[str] | None, typer.Option("--site", help="Only this site (repeatable).")] = None,
     detector: Annotated[
         str | None, typer.Option("--detector", help="Use this detector's detections (name@version).")
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration",
+            help="Correct counts with the count calibration in this model's .json sidecar "
+            "(written by calibrate-counts --write), for a model outside the bundled folder.",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -60,13 +88,18 @@ def run(
         return
     from sitewatch.analytics.pipeline import analyze_store
 
+    detectability = None
+    if calibration is not None:
+        detectability, detector = _calibration(calibration, detector)
     with user_errors(), open_store(db) as store, progress() as bar:
         task = bar.add_task("analyze", total=None)
 
         def step(done: int, total: int, label: str) -> None:
             bar.update(task, completed=done, total=total, description=label)
 
-        report = analyze_store(store, site_ids=site or None, detector=detector, on_progress=step)
+        report = analyze_store(
+            store, site_ids=site or None, detector=detector, detectability=detectability, on_progress=step
+        )
     if as_json:
         payload = {
             "run_id": report.run_id,

@@ -19,7 +19,7 @@ from sitewatch.errors import ModelError
 DEFAULT_MODEL = "swdet-v1"
 MODELS_DIR = Path(__file__).parent / "models"
 
-__all__ = ["DEFAULT_MODEL", "MODELS_DIR", "Detector", "calibration_for", "load_detector"]
+__all__ = ["DEFAULT_MODEL", "MODELS_DIR", "Detector", "calibration_for", "load_detector", "read_calibration"]
 
 
 def load_detector(spec: str | None = None, *, score_threshold: float | None = None) -> Detector:
@@ -58,7 +58,8 @@ def calibration_for(detector: str, models_dir: Path = MODELS_DIR) -> CountCalibr
     """The count calibration in the sidecar of the bundled model named ``detector`` (name@version).
 
     None when no bundled model has that name and version, or it has no calibration: an
-    exported model of another version must be calibrated again before its counts use one.
+    exported model of another version must be calibrated again before its counts use one
+    (a model outside the bundled folder: :func:`read_calibration`, ``analyze --calibration``).
     """
     for meta_path in sorted(models_dir.glob("*.json")):
         try:
@@ -68,3 +69,16 @@ def calibration_for(detector: str, models_dir: Path = MODELS_DIR) -> CountCalibr
         if f"{meta.get('name')}@{meta.get('version', '0')}" == detector and CALIBRATION_KEY in meta:
             return CountCalibration.from_dict(meta[CALIBRATION_KEY])
     return None
+
+
+def read_calibration(model: Path) -> CountCalibration | None:
+    """The count calibration in the ``.json`` sidecar of ``model`` (its .onnx or .json), if any."""
+    path = model.with_suffix(".json")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"cannot read the model metadata ({exc})", path=path, fix="give an .onnx model with its .json beside it"
+        ) from exc
+    data = meta.get(CALIBRATION_KEY) if isinstance(meta, dict) else None
+    return CountCalibration.from_dict(data) if data else None
