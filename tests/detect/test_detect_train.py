@@ -221,3 +221,4 @@ def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> N
         assert re_meta["metrics"][key] == meta["metrics"][key] == 3
     with pytest.raises(InputError, match=r"best\.pt"):
         train(replace(cfg, out_dir=tmp_path / "empty"), export_only=True)
+    assert not (tmp_path / "empty").exists()  # refused before anything is written

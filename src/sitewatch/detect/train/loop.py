@@ -312,6 +312,7 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, expo
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out_dir)
+    recorded = recorded_run(out) if export_only else None  # fails before the slow data loading
     out.mkdir(parents=True, exist_ok=True)
 
     train_images, src_weights = load_sources(cfg.train)
@@ -332,7 +333,7 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, expo
     say(f"classes {classes}; trained only on synthetic data: {synthetic_only or 'none'}")
 
     net = CenterNetLite(len(classes), cfg.widths)
-    if cfg.init is not None:
+    if cfg.init is not None and recorded is None:
         net.load_state_dict(torch.load(cfg.init)["state"])
         say(f"initialised from {cfg.init}")
     # Classes listed in the config but absent from the data stay in the network (so a later
@@ -341,8 +342,8 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, expo
     out_classes = tuple(classes[i] for i in trained)
     wrapper = ExportWrapper(net, trained if len(trained) < len(classes) else None)
     say(f"model: {count_parameters(net):,} parameters")
-    if export_only:
-        metrics = recorded_run(out)
+    if recorded is not None:
+        metrics = recorded
         say(f"exporting the best checkpoint of {out} (step {metrics['best_step']}), no training")
     else:
         metrics = _fit(cfg, net, wrapper, train_images, probs, rng, class_index, val_images, out_classes, real, say)
