@@ -53,7 +53,8 @@ def run_demo(
 ) -> DemoResult:
     from sitewatch.analytics.events import match_sites, read_events
     from sitewatch.analytics.pipeline import analyze_store
-    from sitewatch.detect import load_detector, read_calibration
+    from sitewatch.detect import calibration_in, load_detector
+    from sitewatch.detect.onnx import OnnxDetector
     from sitewatch.detect.pipeline import detect_store
     from sitewatch.evaluation import evaluate_simulation
     from sitewatch.imagery.ingest import ingest_paths
@@ -87,9 +88,9 @@ def run_demo(
         ingest = ingest_paths(store, [sim_dir / "scenes"], on_progress=step("ingest"))
         detector = load_detector(options.detector)
         detect = detect_store(store, detector, on_progress=step("detect"))
-        # A model given by path brings its own count calibration (bundled ones are found by name).
-        model_path = Path(options.detector) if options.detector and options.detector.endswith(".onnx") else None
-        calibration = read_calibration(model_path) if model_path else None
+        # An ONNX model brings its own count calibration in the sidecar it was loaded with, so a
+        # model given by path is corrected too (analyze alone finds bundled models' by name).
+        calibration = calibration_in(detector.metadata) if isinstance(detector, OnnxDetector) else None
         if calibration is not None and calibration.detector != detector.name:
             calibration = None  # measured for another model or version: not this one's
         analyze = analyze_store(store, detectability=calibration, on_progress=step("analyze"))

@@ -8,8 +8,10 @@ scene of any size; :mod:`.pipeline` does it for every scene in a store.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from sitewatch.counts import CountCalibration
 from sitewatch.detect.base import Detector
@@ -19,7 +21,15 @@ from sitewatch.errors import ModelError
 DEFAULT_MODEL = "swdet-v1"
 MODELS_DIR = Path(__file__).parent / "models"
 
-__all__ = ["DEFAULT_MODEL", "MODELS_DIR", "Detector", "calibration_for", "load_detector", "read_calibration"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS_DIR",
+    "Detector",
+    "calibration_for",
+    "calibration_in",
+    "load_detector",
+    "read_calibration",
+]
 
 
 def load_detector(spec: str | None = None, *, score_threshold: float | None = None) -> Detector:
@@ -66,9 +76,16 @@ def calibration_for(detector: str, models_dir: Path = MODELS_DIR) -> CountCalibr
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             continue
-        if f"{meta.get('name')}@{meta.get('version', '0')}" == detector and CALIBRATION_KEY in meta:
-            return CountCalibration.from_dict(meta[CALIBRATION_KEY])
+        if not isinstance(meta, dict) or f"{meta.get('name')}@{meta.get('version', '0')}" != detector:
+            continue
+        if (found := calibration_in(meta)) is not None:
+            return found
     return None
+
+
+def calibration_in(meta: Mapping[str, Any]) -> CountCalibration | None:
+    """The count calibration in a model's metadata (its ``.json`` sidecar), if it has one."""
+    return CountCalibration.from_dict(meta[CALIBRATION_KEY]) if CALIBRATION_KEY in meta else None
 
 
 def read_calibration(model: Path) -> CountCalibration | None:
@@ -80,5 +97,4 @@ def read_calibration(model: Path) -> CountCalibration | None:
         raise ModelError(
             f"cannot read the model metadata ({exc})", path=path, fix="give an .onnx model with its .json beside it"
         ) from exc
-    data = meta.get(CALIBRATION_KEY) if isinstance(meta, dict) else None
-    return CountCalibration.from_dict(data) if data else None
+    return calibration_in(meta) if isinstance(meta, dict) else None
