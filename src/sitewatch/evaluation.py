@@ -110,9 +110,16 @@ def detection_metrics(
     truth_objects: pd.DataFrame, detections: Sequence[Detection], scene_gsd: Mapping[str, float]
 ) -> dict[str, Any]:
     """Precision and recall of detections against visible truth objects, overall and per class
-    (matching as in :func:`match_outcomes`)."""
+    (matching as in :func:`match_outcomes`), and the detector's count error per scene.
+
+    ``count_error`` is the per-scene miscount summed over scenes, as a share of the visible
+    objects (per class: detections of that class against objects of that class; overall: all
+    detections against all objects, so a class confusion is no miscount there). It scores the
+    raw detections, before any count calibration.
+    """
     outcomes = match_outcomes(truth_objects, detections, scene_gsd)
     totals = outcomes.groupby("cls")[["present", "matched", "detected"]].sum()
+    miscount = (outcomes["detected"] - outcomes["present"]).abs().groupby(outcomes["cls"]).sum()
     per_class = {
         str(c): {
             "truth": int(r.present),
@@ -120,15 +127,22 @@ def detection_metrics(
             "true_positives": int(r.matched),
             "precision": _ratio(int(r.matched), int(r.detected)),
             "recall": _ratio(int(r.matched), int(r.present)),
+            "count_error": _ratio(int(miscount[c]), int(r.present)),
         }
         for c, r in totals.iterrows()
     }
     total_tp, total_t, total_d = (int(outcomes[k].sum()) for k in ("matched", "present", "detected"))
+    scenes = outcomes.groupby("scene_id")[["present", "detected"]].sum()
+    scene_miss = (scenes["detected"] - scenes["present"]).abs()
+    seen = scenes["present"] > 0
+    scene_share = scene_miss[seen] / scenes["present"][seen]
     return {
         "precision": _ratio(total_tp, total_d),
         "recall": _ratio(total_tp, total_t),
         "truth": total_t,
         "detected": total_d,
+        "count_error": _ratio(int(scene_miss.sum()), total_t),
+        "median_scene_count_error": float(scene_share.median()) if seen.any() else None,
         "per_class": per_class,
     }
 

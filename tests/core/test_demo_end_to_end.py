@@ -33,6 +33,7 @@ def test_demo_writes_marked_reports_and_real_figures(demo: Path) -> None:
     assert evaluation["simulated"] is True
     det = evaluation["detection"]
     assert det["truth"] > 0 and 0.0 <= (det["recall"] or 0.0) <= 1.0
+    assert det["count_error"] >= 0 and set(det["per_class"]["car"]) >= {"count_error", "precision", "recall"}
     assert evaluation["counts"]["n"] > 0 and evaluation["counts"]["mae"] is not None
     assert set(evaluation["alerts"]) >= {"recall", "precision", "median_lead_days", "episodes"}
     # The CLI gives the same figures from the demo's own store.

@@ -63,6 +63,31 @@ def test_a_gsd_fit_on_a_narrow_range_stays_bounded() -> None:
     assert cal.curve(0.55, 10, 50) == pytest.approx(0.6, abs=0.05)
 
 
+def test_a_sun_fit_on_a_narrow_range_puts_no_cliff_at_its_edge() -> None:
+    """The sun never fell below 39° and the lowest-sun scenes happened to go badly: the fit
+    must not turn that into a cliff that wipes out the rate at 33°."""
+    rng = np.random.default_rng(6)
+    out = simulated_outcomes(rng, {"car": 1.0}, n_scenes=60)
+    out["sun_elevation"] = rng.uniform(39.0, 68.0, len(out))
+    out["matched"] = rng.binomial(out["present"], 0.7)
+    low = out["sun_elevation"] < 40.0
+    out.loc[low, "matched"] = 0
+    out.loc[low, "detected"] = 0
+    cal = fit_count_calibration(out)
+    assert 2.0 <= cal.curve.sun_scale and cal.curve.sun50 <= 25.0
+    assert cal.curve(0.5, 10, 33) > 0.9 * cal.curve(0.5, 10, 55)
+
+
+def test_a_barely_detectable_class_is_flagged_not_scaled_up() -> None:
+    site = site_with_two_zones()
+    scene = make_scene(metric_box(-50, -50, 350, 150), sun=30.0, off_nadir=0.0)
+    cliff = Detectability(p_max=1.0, gsd50=5.0, gsd_scale=0.01, sun50=38.9, sun_scale=0.13, k=1.0)
+    counts = compute_counts(site, scene, [det(10, 10) for _ in range(3)], detectability=cliff)
+    trucks = {c.zone_id: c for c in counts if c.cls == "truck"}
+    assert not trucks["pad"].sufficient
+    assert trucks["pad"].estimate == trucks["pad"].lo == trucks["pad"].hi == 3
+
+
 def test_yield_above_one_lowers_the_estimate_below_raw() -> None:
     site = site_with_two_zones()
     scene = make_scene(metric_box(-50, -50, 350, 150), sun=90.0, off_nadir=0.0)

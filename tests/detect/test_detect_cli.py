@@ -116,7 +116,7 @@ def test_evaluate_detector_json(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     metrics = json.loads(res.output)
-    assert {"map50", "map50_95", "per_class", "count_mae"} <= set(metrics)
+    assert {"map50", "map50_95", "per_class", "count_mae", "count_error"} <= set(metrics)
     assert metrics["per_class"]["car"] > 0.5 and metrics["count_mae"] <= 1
 
 

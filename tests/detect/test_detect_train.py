@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -159,6 +160,27 @@ def test_sparsely_labelled_images_teach_background_only_near_their_boxes(tmp_pat
         load_config(bad)
 
 
+def test_count_error_is_a_share_of_the_true_count() -> None:
+    from sitewatch.detect.evaluate import coco_metrics
+
+    gt = {
+        "images": [{"id": 0}, {"id": 1}],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [
+            {"id": i + 1, "image_id": i // 3, "category_id": 1, "bbox": [20 * i, 10, 10, 5], "area": 50, "iscrowd": 0}
+            for i in range(6)
+        ],
+    }
+    box = {"category_id": 1, "bbox": [0, 10, 10, 5]}
+    # Image 0: all 3 cars found plus one false positive; image 1: 1 of its 3 found, 1 below the threshold.
+    results = [dict(box, image_id=0, score=0.9)] * 4
+    results += [dict(box, image_id=1, score=0.9), dict(box, image_id=1, score=0.1)]
+    m = coco_metrics(gt, results, count_threshold=0.5)
+    assert m["count_mae"] == pytest.approx((1 + 2) / 2)
+    assert m["count_error"] == pytest.approx((1 + 2) / 6)
+    assert coco_metrics(gt, results, count_threshold=0.5, count_images=[0])["count_error"] == pytest.approx(1 / 3)
+
+
 def test_count_threshold_ignores_sparsely_labelled_images() -> None:
     from sitewatch.detect.train.loop import pick_count_threshold
 
@@ -197,7 +219,7 @@ def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> N
     out = det.detect_batch(tiles)
     assert len(out) == 2
     meta = json.loads(onnx_path.with_suffix(".json").read_text())
-    assert set(meta["metrics"]["val_native"]) >= {"map50", "map50_95", "per_class", "count_mae"}
+    assert set(meta["metrics"]["val_native"]) >= {"map50", "map50_95", "per_class", "count_mae", "count_error"}
     card = onnx_path.with_suffix(".md").read_text()
     assert "Every output class has real training labels" in card and "| native |" in card
     assert onnx_path.stat().st_size < 10_000_000
@@ -219,6 +241,9 @@ def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> N
     re_meta = json.loads(re_path.with_suffix(".json").read_text())
     for key in ("best_step", "steps"):
         assert re_meta["metrics"][key] == meta["metrics"][key] == 3
+    # The version is the export date and the weights' digest: the same weights, the same version.
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}\.[0-9a-f]{6}", meta["version"])
+    assert re_meta["version"] == meta["version"]
     with pytest.raises(InputError, match=r"best\.pt"):
         train(replace(cfg, out_dir=tmp_path / "empty"), export_only=True)
     assert not (tmp_path / "empty").exists()  # refused before anything is written

@@ -34,10 +34,38 @@ def test_detection_matching_counts_each_truth_once() -> None:
         _det("s1", "truck", 300, 300),  # the truck is not visible, so this is a false positive
     ]
     m = detection_metrics(truth, dets, {"s1": 0.5})
-    assert m["per_class"]["car"] == {"truth": 2, "detected": 3, "true_positives": 1, "precision": 1 / 3, "recall": 0.5}
+    assert m["per_class"]["car"] == {
+        "truth": 2,
+        "detected": 3,
+        "true_positives": 1,
+        "precision": 1 / 3,
+        "recall": 0.5,
+        "count_error": 0.5,
+    }
     assert m["per_class"]["truck"]["true_positives"] == 0
     assert m["precision"] == pytest.approx(1 / 4)
     assert m["recall"] == pytest.approx(1 / 2)
+
+
+def test_count_error_sums_each_scenes_miscount() -> None:
+    truth = _objects(
+        [("s1", "car", 100, 100, True), ("s1", "car", 140, 100, True), ("s1", "truck", 300, 300, True)]
+        + [("s2", "car", 100 + 20 * i, 100, True) for i in range(4)]
+        + [("s2", "car", 300, 300, False)]
+    )
+    dets = [
+        _det("s1", "car", 100, 100),
+        _det("s1", "car", 140, 100),
+        _det("s1", "car", 300, 300),  # the truck, taken for a car: one vehicle either way
+        *(_det("s2", "car", 100 + 20 * i, 100) for i in range(2)),  # two of the four visible cars
+    ]
+    m = detection_metrics(truth, dets, {"s1": 0.5, "s2": 0.5})
+    # s1 is counted right in all (3 of 3), s2 is 2 short of 4; the over- and undercount of
+    # cars in the two scenes do not cancel out.
+    assert m["count_error"] == pytest.approx(2 / 7)
+    assert m["median_scene_count_error"] == pytest.approx((0 + 2 / 4) / 2)
+    assert m["per_class"]["car"]["count_error"] == pytest.approx((1 + 2) / 6)
+    assert m["per_class"]["truck"]["count_error"] == 1.0
 
 
 def test_detection_gate_is_at_least_two_metres() -> None:

@@ -7,6 +7,7 @@ import json
 import math
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -85,6 +86,16 @@ def open_store(db: str | None) -> Store:
     from sitewatch.store import open_store as _open
 
     return _open(resolve_db_url(db))
+
+
+def store_of_simulation(db: str | None, sim_dir: Path | None) -> str | None:
+    """``--db`` if given, else the store of the demo a simulation folder is in (``OUT/sim`` ->
+    ``OUT/sitewatch.db``), else None (the default store)."""
+    from sitewatch.pipeline import demo_db_url
+
+    if db is None and sim_dir is not None and (sim_dir.parent / "sitewatch.db").is_file():
+        return demo_db_url(sim_dir.parent)
+    return db
 
 
 def print_ingest_report(report: IngestReport, *, title: str, what: str, as_json: bool) -> None:

@@ -10,7 +10,17 @@ from typing import Annotated
 
 import typer
 
-from sitewatch.cli._common import DbOption, JsonOption, console, fail, json_safe, open_store, progress, user_errors
+from sitewatch.cli._common import (
+    DbOption,
+    JsonOption,
+    console,
+    fail,
+    json_safe,
+    open_store,
+    progress,
+    store_of_simulation,
+    user_errors,
+)
 
 
 def _num(x: float, fmt: str = ".2f") -> str:
@@ -31,13 +41,16 @@ def backtest(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Precision, recall, median lead and false alarms per site-year, per rule, vs a rolling z-score."""
+    """Precision, recall, median lead and false alarms per site-year, per rule, vs a rolling z-score.
+
+    Without --db, a --sim folder inside a demo folder is scored on that demo's store.
+    """
     from sitewatch.analytics.backtest import backtest as run_backtest
     from sitewatch.analytics.backtest import read_sim_truth
     from sitewatch.analytics.series import counts_frame, with_zone_totals
 
     with user_errors():
-        with open_store(db) as store:
+        with open_store(store_of_simulation(db, sim)) as store:
             sites = [store.get_site(s) for s in site] if site else store.list_sites()
             counts = [c for s in sites for c in store.list_counts(s.id)]
             if sim is not None:

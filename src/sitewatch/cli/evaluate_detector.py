@@ -33,7 +33,7 @@ def evaluate_detector(
     tile_size: Annotated[int | None, typer.Option("--tile-size", help="Tile side in px at the model GSD.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Score the detector on a COCO data set (pycocotools): map50, map50_95, per_class, count_mae."""
+    """Score the detector on a COCO data set (pycocotools): map50, map50_95, per_class, count_mae, count_error."""
     from rich.table import Table
 
     from sitewatch.detect import load_detector
@@ -76,20 +76,26 @@ def evaluate_detector(
     for name, ap in metrics["per_class"].items():
         table.add_row(f"AP50 {name}", "n/a" if math.isnan(ap) else f"{ap:.3f}")
     table.add_row(f"count MAE (score ≥ {metrics['count_threshold']})", f"{metrics['count_mae']:.2f}")
+    table.add_row("count error (share of the true count)", _share(metrics["count_error"]))
     console.print(table)
     if metrics["per_source"]:
         by = Table(title="per image source (sources may label their images differently)")
-        for col in ("source", "images", "objects", "mAP@0.5", *(f"AP50 {c}" for c in metrics["per_class"])):
+        aps_cols = (f"AP50 {c}" for c in metrics["per_class"])
+        for col in ("source", "images", "objects", "mAP@0.5", *aps_cols, "count error"):
             by.add_column(col, justify="left" if col == "source" else "right")
         for source, m in metrics["per_source"].items():
             aps = (
                 "n/a" if math.isnan(v) else f"{v:.3f}"
                 for v in (m["per_class"].get(c, math.nan) for c in metrics["per_class"])
             )
-            by.add_row(source, str(m["images"]), str(m["objects"]), f"{m['map50']:.3f}", *aps)
+            by.add_row(source, str(m["images"]), str(m["objects"]), f"{m['map50']:.3f}", *aps, _share(m["count_error"]))
         console.print(by)
     if synthetic:
         console.print(f"[yellow]note:[/yellow] {metrics['caveat']}")
+
+
+def _share(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
 def register(app: typer.Typer) -> None:

@@ -116,6 +116,11 @@ _NAMES = ("p_max", "gsd50", "gsd_scale", "sun50", "sun_scale", "k")
 # half-rate GSD to absurd values (it then says nothing about coarser imagery anyway).
 _GSD50 = (0.05, 5.0)
 _GSD_SCALE = (0.01, 2.0)
+# Bounds (degrees) of the sun terms, for the same reason: a simulation whose sun never fell
+# below 39° was fitted with a cliff at 38.9° 0.13° wide, and scenes at 33° were then
+# "corrected" by a factor of 10^17. Shadows hide vehicles only at low sun.
+_SUN50 = (-20.0, 25.0)
+_SUN_SCALE = (2.0, 20.0)
 
 
 def _span(bounds: tuple[float, float]) -> float:
@@ -140,7 +145,8 @@ def fit_detectability(
 
     Rows are typically one per simulated scene (or scene and class); the likelihood is
     binomial. Parameters are optimised on unconstrained scales (logit / log) so every
-    fitted curve is valid.
+    fitted curve is valid; the GSD and sun terms stay within bounds, so the curve cannot
+    put a cliff at the edge of the data and extrapolate to nothing beyond it.
     """
     g, on, sun = (np.asarray(a, dtype=float) for a in (gsd, off_nadir, sun_elevation))
     k_det, n = np.asarray(detected, dtype=float), np.asarray(present, dtype=float)
@@ -156,8 +162,8 @@ def fit_detectability(
             p_max=float(expit(theta[0])),
             gsd50=_GSD50[0] + _span(_GSD50) * float(expit(theta[1])),
             gsd_scale=_GSD_SCALE[0] + _span(_GSD_SCALE) * float(expit(theta[2])),
-            sun50=float(theta[3]),
-            sun_scale=float(np.exp(theta[4])),
+            sun50=_SUN50[0] + _span(_SUN50) * float(expit(theta[3])),
+            sun_scale=_SUN_SCALE[0] + _span(_SUN_SCALE) * float(expit(theta[4])),
             k=float(np.exp(theta[5])),
         )
 
@@ -171,8 +177,8 @@ def fit_detectability(
             np.log(s.p_max / (1 - s.p_max)),
             _logit_in(s.gsd50, _GSD50),
             _logit_in(s.gsd_scale, _GSD_SCALE),
-            s.sun50,
-            np.log(s.sun_scale),
+            _logit_in(s.sun50, _SUN50),
+            _logit_in(s.sun_scale, _SUN_SCALE),
             np.log(s.k),
         ]
     )

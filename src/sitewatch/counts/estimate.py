@@ -5,7 +5,8 @@ Each present object is seen with probability ``q = observed_fraction × detectab
 The interval is the exact (Garwood) Poisson interval for ``raw`` scaled by ``1/q``; its
 lower end is never below ``raw`` since every detection is taken as a real object (unless a
 detector's calibration says it yields more than one detection per object). A zone
-not seen at all (``q = 0``) says nothing about the true count: it is stored as
+not seen at all (``q = 0``), or a class the detector barely finds on that scene (a detection
+rate under :data:`MIN_DETECTION_RATE`), says nothing about the true count: it is stored as
 ``estimate = lo = hi = raw`` (what was detected, all values finite so they serialise as
 plain JSON) with ``sufficient=False``, which is what marks it as unusable.
 """
@@ -25,6 +26,9 @@ from sitewatch.model import CLASSES, Count, Detection, Scene, Site
 
 #: Below this observed fraction a count is flagged ``sufficient=False`` (never read as zero).
 MIN_OBSERVED_FRACTION = 0.5
+#: Below this detection rate (detections per present object) a scene says too little about
+#: a class: its count is flagged ``sufficient=False`` instead of being multiplied up.
+MIN_DETECTION_RATE = 0.05
 #: Zone id used for a site that has no zones: the whole AOI is counted.
 AOI_ZONE_ID = "aoi"
 
@@ -83,8 +87,10 @@ def compute_counts(
     """One :class:`Count` per zone and class of ``site`` on ``scene`` (zeros included).
 
     Detections of other scenes or sites are ignored. A zone seen less than
-    ``min_observed_fraction`` gets ``sufficient=False``, so it can never be mistaken for
-    an empty zone; every number is finite (see the module docstring for unseen zones).
+    ``min_observed_fraction``, or a class detected at under :data:`MIN_DETECTION_RATE` on
+    this scene, gets ``sufficient=False``, so it can never be mistaken for an empty zone or
+    read as a wildly scaled-up one; every number is finite (see the module docstring for
+    unseen zones).
     """
     dets = [d for d in detections if d.scene_id == scene.id and d.site_id in (None, site.id) and d.cls in classes]
     zones = _zones(site)
@@ -102,10 +108,11 @@ def compute_counts(
         for cls in classes:
             q = frac * p_det[cls]
             raw = tally.get((zid, cls), 0)
-            if q > 0.0:
+            informative = q > 0.0 and p_det[cls] >= MIN_DETECTION_RATE
+            if informative:
                 lo, hi = poisson_interval(raw, q)
                 est = raw / q
-            else:  # nothing seen: only what was detected, flagged insufficient below
+            else:  # nothing seen, or barely detectable: only what was detected, flagged insufficient
                 est = lo = hi = float(raw)
             counts.append(
                 Count(
@@ -119,7 +126,7 @@ def compute_counts(
                     estimate=est,
                     lo=lo,
                     hi=hi,
-                    sufficient=frac >= min_observed_fraction and q > 0.0,
+                    sufficient=frac >= min_observed_fraction and informative,
                 )
             )
     return counts

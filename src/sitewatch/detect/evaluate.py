@@ -36,7 +36,8 @@ def coco_metrics(
     ``results`` are COCO result dicts (image_id, category_id, bbox xywh, score). Only
     categories with ground truth count in the means; ``classes`` restricts them further.
     ``count_mae`` is the mean absolute per-image error of the count of detections scoring
-    at least ``count_threshold``, over the ``count_images`` ids if given (all images if not).
+    at least ``count_threshold``, over the ``count_images`` ids if given (all images if not);
+    ``count_error`` is the same errors summed and divided by the true total (a share of it).
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -67,27 +68,29 @@ def coco_metrics(
     per_class = {names[c]: ap(precision[0, :, k]) for k, c in enumerate(cat_ids)}
     aps = [v for v in per_class.values() if not np.isnan(v)]
     map50_95 = [ap(precision[:, :, k]) for k in range(len(cat_ids))]
+    truth, found = image_counts(gt, results, count_threshold, cat_ids, count_images)
+    errors = np.abs(found - truth)
     return {
         "map50": float(np.mean(aps)) if aps else 0.0,
         "map50_95": float(np.nanmean(map50_95)) if cat_ids else 0.0,
         "per_class": per_class,
-        "count_mae": count_mae(gt, results, count_threshold, cat_ids, count_images),
+        "count_mae": float(errors.mean()) if errors.size else 0.0,
+        "count_error": float(errors.sum() / truth.sum()) if truth.sum() else None,
         "images": len(gt["images"]),
         "objects": sum(1 for a in gt["annotations"] if a["category_id"] in cat_ids),
     }
 
 
-def count_mae(
+def image_counts(
     gt: dict[str, Any],
     results: Sequence[dict[str, Any]],
     threshold: float,
     cat_ids: Sequence[int],
     image_ids: Collection[int] | None = None,
-) -> float:
-    """Mean absolute error of the per-image object count (all evaluated classes together).
-
-    ``image_ids`` restricts it to those images (e.g. the ones whose every object is boxed).
-    """
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, the true object count and the count of detections scoring at least
+    ``threshold`` (all evaluated classes together), over ``image_ids`` if given (e.g. the
+    images whose every object is boxed)."""
     cats = set(cat_ids)
     keep = None if image_ids is None else set(image_ids)
     truth = dict.fromkeys((im["id"] for im in gt["images"] if keep is None or im["id"] in keep), 0)
@@ -98,9 +101,7 @@ def count_mae(
     for r in results:
         if r["score"] >= threshold and r["category_id"] in cats and r["image_id"] in found:
             found[r["image_id"]] += 1
-    if not truth:
-        return 0.0
-    return float(np.mean([abs(found[i] - truth[i]) for i in truth]))
+    return np.array(list(truth.values()), dtype=float), np.array(list(found.values()), dtype=float)
 
 
 def to_results(image_id: int, found: Boxes, category_of: Callable[[int], int | None]) -> list[dict[str, Any]]:

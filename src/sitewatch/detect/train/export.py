@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import warnings
 from collections.abc import Sequence
@@ -63,7 +64,9 @@ def export_model(
     meta = {
         "sitewatch_detector": 1,
         "name": cfg.name,
-        "version": dt.date.today().isoformat(),
+        # The date alone named two different models exported on one day alike; the weights'
+        # digest tells them apart wherever detections and calibrations record name@version.
+        "version": f"{dt.date.today().isoformat()}.{hashlib.sha256(onnx_path.read_bytes()).hexdigest()[:6]}",
         "architecture": "CenterNet-lite (depthwise-separable backbone, stride-4 heads)",
         "classes": list(classes),
         "synthetic_only_classes": list(synthetic_only),
@@ -117,7 +120,8 @@ def _metric_rows(metrics: dict[str, Any]) -> list[str]:
         if not m:
             continue
         per = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a" for k, v in m["per_class"].items())
-        rows.append(f"| {label} | {m['map50']:.3f} | {m['map50_95']:.3f} | {per} | {m['count_mae']:.2f} |")
+        share = "n/a" if m.get("count_error") is None else f"{100 * m['count_error']:.1f} %"
+        rows.append(f"| {label} | {m['map50']:.3f} | {m['map50_95']:.3f} | {per} | {m['count_mae']:.2f} | {share} |")
     return rows
 
 
@@ -139,7 +143,13 @@ def model_card(meta: dict[str, Any]) -> str:
     )
     rows = _metric_rows(meta["metrics"])
     table = (
-        "\n".join(["| val GSD | mAP50 | mAP50:95 | AP50 per class | count MAE |", "|---|---|---|---|---|", *rows])
+        "\n".join(
+            [
+                "| val GSD | mAP50 | mAP50:95 | AP50 per class | count MAE | count error |",
+                "|---|---|---|---|---|---|",
+                *rows,
+            ]
+        )
         if rows
         else "No validation data was configured; no metrics were measured."
     )
@@ -180,7 +190,8 @@ COCO AP via pycocotools on the val splits, over classes with real labels only.
 "native" = each val image resampled straight to the working GSD; "0.3 m"/"0.5 m" = first
 degraded to that GSD, then resampled. Count MAE: mean per-image error of the count at the
 counting threshold, over {meta["metrics"].get("count_images", "all")} val images (those not marked `sparse_labels`,
-if any: their unboxed objects would count as false positives).
+if any: their unboxed objects would count as false positives); count error: those errors summed,
+as a share of the true total.
 
 {table}
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from sitewatch.detect.boxes import Boxes, decode_centernet
-from sitewatch.detect.evaluate import coco_metrics, count_mae, to_results
+from sitewatch.detect.evaluate import coco_metrics, image_counts, to_results
 from sitewatch.detect.train.config import SourceConfig, TrainConfig
 from sitewatch.detect.train.data import (
     STRIDE,
@@ -188,7 +188,7 @@ def pick_count_threshold(
     unboxed objects would make every true detection look like an overcount.
     """
     grid = np.round(np.arange(0.15, 0.71, 0.05), 2)
-    errors = [count_mae(gt, results, float(t), cat_ids, image_ids) for t in grid]
+    errors = [np.abs(np.subtract(*image_counts(gt, results, float(t), cat_ids, image_ids))).sum() for t in grid]
     return float(grid[int(np.argmin(errors))])
 
 
