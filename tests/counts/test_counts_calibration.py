@@ -74,7 +74,7 @@ def test_a_sun_fit_on_a_narrow_range_puts_no_cliff_at_its_edge() -> None:
     out.loc[low, "matched"] = 0
     out.loc[low, "detected"] = 0
     cal = fit_count_calibration(out)
-    assert 2.0 <= cal.curve.sun_scale and cal.curve.sun50 <= 25.0
+    assert cal.curve.sun_scale >= 2.0 and cal.curve.sun50 <= 25.0
     assert cal.curve(0.5, 10, 33) > 0.9 * cal.curve(0.5, 10, 55)
 
 

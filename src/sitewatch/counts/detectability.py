@@ -145,8 +145,9 @@ def fit_detectability(
 
     Rows are typically one per simulated scene (or scene and class); the likelihood is
     binomial. Parameters are optimised on unconstrained scales (logit / log) so every
-    fitted curve is valid; the GSD and sun terms stay within bounds, so the curve cannot
-    put a cliff at the edge of the data and extrapolate to nothing beyond it.
+    fitted curve is valid; the GSD and sun terms stay within bounds, so the sun term cannot
+    drop by more than a factor of e over less than 2° (the GSD term may still fall steeply:
+    counts guard against near-zero rates with ``MIN_DETECTION_RATE``).
     """
     g, on, sun = (np.asarray(a, dtype=float) for a in (gsd, off_nadir, sun_elevation))
     k_det, n = np.asarray(detected, dtype=float), np.asarray(present, dtype=float)
