@@ -56,6 +56,7 @@ def run_demo(
     from sitewatch.detect import calibration_in, load_detector
     from sitewatch.detect.onnx import OnnxDetector
     from sitewatch.detect.pipeline import detect_store
+    from sitewatch.errors import ModelError
     from sitewatch.evaluation import evaluate_simulation
     from sitewatch.imagery.ingest import ingest_paths
     from sitewatch.report.html import write_report
@@ -88,6 +89,13 @@ def run_demo(
         ingest = ingest_paths(store, [sim_dir / "scenes"], on_progress=step("ingest"))
         detector = load_detector(options.detector)
         detect = detect_store(store, detector, on_progress=step("detect"))
+        if detect.failed and not detect.scenes:
+            # Figures over no detections at all would read as a detector that sees nothing.
+            scene_id, reason = detect.failed[0]
+            raise ModelError(
+                f"detection failed on all {len(detect.failed)} scenes (first, {scene_id}: {reason})",
+                fix="run `sitewatch detect` on one scene of the simulation to see the full error",
+            )
         # An ONNX model brings its own count calibration in the sidecar it was loaded with, so a
         # model given by path is corrected too (analyze alone finds bundled models' by name).
         calibration = calibration_in(detector.metadata) if isinstance(detector, OnnxDetector) else None
@@ -103,6 +111,7 @@ def run_demo(
             "scenes_added": ingest.added,
             "scenes_failed": len(ingest.failed),
             "detector": detector.name,
+            "detection_failed": [f"{scene_id}: {reason}" for scene_id, reason in detect.failed],
             "detections": detect.detections,
             "alerts": len(analyze.alerts),
         }

@@ -57,3 +57,17 @@ def test_calibrate_counts_writes_only_the_matching_model(demo: Path, tmp_path: P
     refused = runner.invoke(app, ["calibrate-counts", str(demo / "sim"), "--write", str(other)])
     assert refused.exit_code == 1 and "other@1" in refused.output
     assert "count_calibration" not in json.loads(other.read_text())
+
+
+def test_demo_stops_when_detection_fails_on_every_scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a table of zeros: a detector that saw nothing and one that crashed are told apart."""
+    import sitewatch.detect.pipeline as detect_pipeline
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("Expected 3 arguments, got 20")
+
+    monkeypatch.setattr(detect_pipeline, "detect_scene", broken)
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", str(out), "--sites", "1", "--days", "7", "--model", "simple"])
+    assert result.exit_code == 1
+    assert "detection failed on all" in result.output and "Expected 3 arguments" in result.output

@@ -153,6 +153,41 @@ def test_evaluate_detector_reports_each_image_source_apart(tmp_path: Path) -> No
     assert table.exit_code == 0 and "per image source" in table.output
 
 
+def test_evaluate_detector_labels_gsd_of_an_image_with_few_cars_comes_from_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image with too few car boxes to measure takes its set's GSD, not the model's.
+
+    Sparsely boxed 0.1 m crops read as 0.4 m once showed every truck 4x too small (AP50 0).
+    """
+    import sitewatch.detect.slicing as slicing
+    from sitewatch.detect.evaluate import evaluate_coco
+
+    seen: dict[str, float] = {}
+
+    def record(ds: Any, detector: Any, *, gsd: float, tile_size: int | None = None) -> Boxes:
+        seen[Path(ds.name).name] = gsd
+        return Boxes.empty()
+
+    monkeypatch.setattr(slicing, "detect_pixels", record)
+    images, anns = [], []
+    for i, cars in ((1, 4), (2, 5), (3, 1)):  # 4.6 m cars 46 and 23 px long; image 3 has one car
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((60, 60, 3), np.uint8))
+        images.append({"id": i, "file_name": f"{i}.png", "width": 60, "height": 60})
+        size = 23 if i == 2 else 46
+        box = {"image_id": i, "category_id": 1, "bbox": [0, 0, size, 9], "area": 9 * size}
+        anns += [dict(box, id=len(anns) + k + 1) for k in range(cars)]
+    coco = tmp_path / "gt.json"
+    coco.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "car"}]}))
+    evaluate_coco(coco, tmp_path, SimpleDetector(), gsd="labels")
+    assert seen["1.png"] == pytest.approx(0.1, rel=0.01) and seen["2.png"] == pytest.approx(0.2, rel=0.01)
+    assert seen["3.png"] == pytest.approx(0.15, rel=0.01)  # the median of the others, not the model's 0.4
+    coco.write_text(json.dumps({"images": images, "annotations": [], "categories": [{"id": 1, "name": "car"}]}))
+    args = ["evaluate-detector", "--coco", str(coco), "--images", str(tmp_path), "--model", "simple"]
+    res = CliRunner().invoke(app, [*args, "--gsd", "labels"])
+    assert res.exit_code == 1 and "enough car boxes" in res.output and "--gsd" in res.output
+
+
 def test_unknown_model_is_a_clear_error() -> None:
     with pytest.raises(ModelError, match="no model named"):
         load_detector("nope")
@@ -191,3 +226,10 @@ def test_nms_keeps_what_opencv_keeps_over_all_boxes(seed: int) -> None:
     assert 0 < len(reference) < n
     np.testing.assert_array_equal(kept.boxes, reference.boxes)
     np.testing.assert_array_equal(kept.labels, reference.labels)
+
+
+def test_the_evaluation_ranks_every_class_of_a_box_and_detection_keeps_one() -> None:
+    from sitewatch.detect.boxes import SAME_OBJECT_IOU
+
+    assert getattr(load_detector(), "same_object_iou", None) == SAME_OBJECT_IOU
+    assert getattr(load_detector(ranking=True), "same_object_iou", 1.0) is None

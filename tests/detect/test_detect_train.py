@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from sitewatch.detect.boxes import decode_centernet
+from sitewatch.detect.evaluate import image_counts, to_results
 from sitewatch.detect.train.config import AugmentConfig, SourceConfig, load_config
 from sitewatch.detect.train.data import (
     STRIDE,
@@ -25,7 +26,7 @@ from sitewatch.detect.train.data import (
 from sitewatch.errors import InputError
 from sitewatch.model import CLASSES
 
-CAR, TRUCK = CLASSES.index("car"), CLASSES.index("truck")
+CAR, TRUCK, OTHER = CLASSES.index("car"), CLASSES.index("truck"), CLASSES.index("other_vehicle")
 
 
 def _image_with_box(box: tuple[int, int, int, int], size: int = 200, gsd: float = 0.4) -> LabelledImage:
@@ -63,6 +64,25 @@ def test_targets_decode_back_to_the_boxes() -> None:
     found = decode_centernet(heat * (heat == 1.0), reg, stride=STRIDE, threshold=0.5)
     order = np.argsort(found.labels)
     np.testing.assert_allclose(found.boxes[order], boxes, atol=1e-4)
+
+
+def test_one_object_peaking_in_two_class_maps_is_one_box_unless_ranked() -> None:
+    """A car that also peaks, lower, as "other vehicle" is one car; the ranking keeps both (mAP)."""
+    boxes = np.array([[10.0, 20.0, 28.0, 28.0], [60.0, 64.0, 70.0, 100.0]], dtype=np.float32)
+    heat, reg, _ = encode_targets(boxes, np.array([CAR, TRUCK]), [CAR, TRUCK, OTHER], 128)
+    peaks = heat * (heat == 1.0)
+    peaks[2] = peaks[0] * 0.6  # the same car, second guess "other vehicle"
+    merged = decode_centernet(peaks, reg, stride=STRIDE, threshold=0.3)
+    assert sorted(merged.labels.tolist()) == [0, 1] and merged.scores.min() == 1.0
+    ranked = decode_centernet(peaks, reg, stride=STRIDE, threshold=0.3, same_object_iou=None)
+    assert sorted(ranked.labels.tolist()) == [0, 1, 2]
+    gt = {
+        "images": [{"id": 1}],
+        "annotations": [{"image_id": 1, "category_id": c + 1} for c in (0, 1)],
+    }
+    results = to_results(1, ranked, category_of=lambda c: c + 1)
+    truth, found = image_counts(gt, results, 0.3, [1, 2, 3])
+    assert truth.tolist() == [2] and found.tolist() == [2]
 
 
 def test_gsd_is_estimated_from_car_boxes() -> None:
@@ -171,10 +191,12 @@ def test_count_error_is_a_share_of_the_true_count() -> None:
             for i in range(6)
         ],
     }
-    box = {"category_id": 1, "bbox": [0, 10, 10, 5]}
+
+    def box(k: int, image_id: int, score: float) -> dict:
+        return {"category_id": 1, "bbox": [20 * k, 10, 10, 5], "image_id": image_id, "score": score}
+
     # Image 0: all 3 cars found plus one false positive; image 1: 1 of its 3 found, 1 below the threshold.
-    results = [dict(box, image_id=0, score=0.9)] * 4
-    results += [dict(box, image_id=1, score=0.9), dict(box, image_id=1, score=0.1)]
+    results = [box(k, 0, 0.9) for k in range(4)] + [box(3, 1, 0.9), box(4, 1, 0.1)]
     m = coco_metrics(gt, results, count_threshold=0.5)
     assert m["count_mae"] == pytest.approx((1 + 2) / 2)
     assert m["count_error"] == pytest.approx((1 + 2) / 6)
@@ -189,8 +211,11 @@ def test_count_threshold_ignores_sparsely_labelled_images() -> None:
         "images": [{"id": 0}, {"id": 1}],
         "annotations": [{"image_id": 0, "category_id": 1}] * 3 + [{"image_id": 1, "category_id": 1}],
     }
-    results = [{"image_id": 0, "category_id": 1, "score": 0.6}] * 3
-    results += [{"image_id": 1, "category_id": 1, "score": 0.6}] * 10
+    results = [
+        {"image_id": i, "category_id": 1, "score": 0.6, "bbox": [20 * k, 0, 10, 5]}
+        for i, n in ((0, 3), (1, 10))
+        for k in range(n)
+    ]
     # Counted on both, the unboxed cars push the threshold above every true detection.
     assert pick_count_threshold(gt, results, [1]) > 0.6
     assert pick_count_threshold(gt, results, [1], image_ids=[0]) <= 0.6

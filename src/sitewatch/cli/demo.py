@@ -63,6 +63,9 @@ def demo(
     for name, value in rows:
         table.add_row(name, "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)
+    failed = result.summary["detection_failed"]
+    if failed:  # left out of every figure above
+        console.print(f"[yellow]warning:[/yellow] detection failed on {len(failed)} scenes, e.g. {failed[0]}")
     console.print(f"store: {result.db_url}")
     console.print(f"evaluation: {result.out_dir / 'evaluation.json'}")
     for site_id, path in result.reports.items():

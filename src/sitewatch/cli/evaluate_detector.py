@@ -47,7 +47,7 @@ def evaluate_detector(
             fail(f"--gsd {gsd!r}: give metres per pixel or 'labels'")
     with user_errors():
         counting = load_detector(model)
-        detector = load_detector(model, score_threshold=EVAL_THRESHOLD) if model != "simple" else counting
+        detector = load_detector(model, score_threshold=EVAL_THRESHOLD, ranking=True) if model != "simple" else counting
         with progress() as bar:
             task = bar.add_task("evaluate", total=None)
             metrics = evaluate_coco(

@@ -15,6 +15,7 @@ from typing import Any
 
 from sitewatch.counts import CountCalibration
 from sitewatch.detect.base import Detector
+from sitewatch.detect.boxes import SAME_OBJECT_IOU
 from sitewatch.errors import ModelError
 
 #: The committed model, in ``sitewatch/detect/models/``.
@@ -32,11 +33,13 @@ __all__ = [
 ]
 
 
-def load_detector(spec: str | None = None, *, score_threshold: float | None = None) -> Detector:
+def load_detector(spec: str | None = None, *, score_threshold: float | None = None, ranking: bool = False) -> Detector:
     """A detector by spec: ``None``/``"default"`` (committed model), ``"simple"``, a model
     name in ``detect/models`` or a path to an ``.onnx`` file (with its ``.json`` beside it).
 
     ``score_threshold`` overrides the model's counting threshold (evaluation uses a low one).
+    ``ranking`` keeps every class a model scores for one box, not only the best (COCO mAP
+    ranks those hypotheses, as YOLO-style validation does); never use it for counting.
     """
     if spec == "simple":
         from sitewatch.detect.simple import SimpleDetector
@@ -56,7 +59,9 @@ def load_detector(spec: str | None = None, *, score_threshold: float | None = No
                 path=path,
                 fix="give a path to an .onnx file, a model name, or 'simple' for the classical stand-in",
             )
-    return OnnxDetector.load(path, score_threshold=score_threshold)
+    return OnnxDetector.load(
+        path, score_threshold=score_threshold, same_object_iou=None if ranking else SAME_OBJECT_IOU
+    )
 
 
 #: Key of the count calibration in a model's ``.json`` sidecar (written by ``sitewatch calibrate-counts``).

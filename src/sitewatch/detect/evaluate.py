@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sitewatch.detect.base import Detector
-from sitewatch.detect.boxes import Boxes
+from sitewatch.detect.boxes import SAME_OBJECT_IOU, Boxes, nms
 from sitewatch.errors import InputError
 
 #: Detections per image considered by COCOeval (dense car parks exceed the default 100).
@@ -90,18 +90,32 @@ def image_counts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per image, the true object count and the count of detections scoring at least
     ``threshold`` (all evaluated classes together), over ``image_ids`` if given (e.g. the
-    images whose every object is boxed)."""
+    images whose every object is boxed).
+
+    ``results`` may hold several classes' boxes for one object (ranked for mAP); as when
+    detecting, boxes overlapping above :data:`SAME_OBJECT_IOU` count once.
+    """
     cats = set(cat_ids)
     keep = None if image_ids is None else set(image_ids)
     truth = dict.fromkeys((im["id"] for im in gt["images"] if keep is None or im["id"] in keep), 0)
     for a in gt["annotations"]:
         if a["category_id"] in cats and a["image_id"] in truth:
             truth[a["image_id"]] += 1
-    found = dict.fromkeys(truth, 0)
+    kept: dict[int, list[dict[str, Any]]] = {i: [] for i in truth}
     for r in results:
-        if r["score"] >= threshold and r["category_id"] in cats and r["image_id"] in found:
-            found[r["image_id"]] += 1
-    return np.array(list(truth.values()), dtype=float), np.array(list(found.values()), dtype=float)
+        if r["score"] >= threshold and r["category_id"] in cats and r["image_id"] in kept:
+            kept[r["image_id"]].append(r)
+    found = [len(nms(_boxes(rs), SAME_OBJECT_IOU, class_aware=False)) for rs in kept.values()]
+    return np.array(list(truth.values()), dtype=float), np.array(found, dtype=float)
+
+
+def _boxes(results: Sequence[dict[str, Any]]) -> Boxes:
+    xywh = np.array([r["bbox"] for r in results], dtype=np.float32).reshape(-1, 4)
+    return Boxes(
+        np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
+        np.array([r["score"] for r in results], dtype=np.float32),
+        np.array([r["category_id"] for r in results], dtype=np.int64),
+    )
 
 
 def to_results(image_id: int, found: Boxes, category_of: Callable[[int], int | None]) -> list[dict[str, Any]]:
@@ -130,14 +144,16 @@ def evaluate_coco(
     """Run ``detector`` over a COCO data set and score it (see :func:`coco_metrics`).
 
     ``gsd`` is the images' metres per pixel: a number, ``"labels"`` (estimated per image
-    from the median car box, for data sets that do not state it), or None (each image's
+    from the median car box, for data sets that do not state it; images with too few cars
+    take the median of the others' estimates), or None (each image's
     ``gsd`` key, else the detector's). ``degrade_to`` first resamples every image to that
     coarser GSD, to measure the detector at satellite resolutions. The detector should
-    have a low score threshold (mAP needs the full ranking); ``count_threshold`` (default:
-    the detector's own) is used for the count error.
+    have a low score threshold and keep every class's box (``load_detector(...,
+    ranking=True)``): mAP needs the full ranking. ``count_threshold`` (default: the
+    detector's own) is used for the count error.
     """
     from sitewatch.detect.slicing import detect_pixels
-    from sitewatch.detect.train.data import estimate_gsd
+    from sitewatch.detect.train.data import estimate_gsd, fill_gsds
     from sitewatch.imagery.raster import open_raster
 
     annotations, images = Path(annotations), Path(images)
@@ -154,12 +170,19 @@ def evaluate_coco(
         a.setdefault("iscrowd", 0)  # optional in hand-made files; pycocotools needs it
         by_image.setdefault(a["image_id"], []).append(a)
     cat_names = {c["id"]: c["name"] for c in categories}
+    gsds = [_image_gsd(gsd, info, by_image.get(info["id"], []), cat_names, estimate_gsd) for info in gt_images]
+    if gsd == "labels":
+        gsds = fill_gsds(gsds)
+        if gt_images and gsds[0] is None:
+            raise InputError(
+                "no image has enough car boxes to estimate its GSD from", path=annotations, fix="give --gsd M_PER_PX"
+            )
     results: list[dict[str, Any]] = []
-    for k, info in enumerate(gt_images):
+    for k, (info, known_gsd) in enumerate(zip(gt_images, gsds, strict=True)):
         if on_progress:
             on_progress(k, len(gt_images), info["file_name"])
         path = images / info["file_name"]
-        image_gsd = _image_gsd(gsd, info, by_image.get(info["id"], []), cat_names, estimate_gsd) or detector.gsd
+        image_gsd = known_gsd or detector.gsd
         with open_raster(path, require_georef=False) as ds:
             if degrade_to and degrade_to > image_gsd:
                 found = _detect_degraded(ds, detector, image_gsd, degrade_to, tile_size)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sitewatch.detect.boxes import decode_centernet
+from sitewatch.detect.boxes import SAME_OBJECT_IOU, decode_centernet
 from sitewatch.errors import ModelError
 from sitewatch.model import CLASSES, PixelBox
 
@@ -43,10 +43,17 @@ class OnnxDetector:
     #: Batches that may run at once, each on one thread of the shared single-threaded session
     #: (see :func:`sitewatch.detect.slicing.run_tiles`).
     batch_workers: int = 1
+    #: Boxes of any classes overlapping this much are one object (None: keep every class's box).
+    same_object_iou: float | None = SAME_OBJECT_IOU
 
     @classmethod
     def load(
-        cls, path: str | Path, *, score_threshold: float | None = None, threads: int | None = None
+        cls,
+        path: str | Path,
+        *,
+        score_threshold: float | None = None,
+        threads: int | None = None,
+        same_object_iou: float | None = SAME_OBJECT_IOU,
     ) -> OnnxDetector:
         """Load ``path`` (.onnx) and the ``.json`` metadata beside it."""
         import onnxruntime as ort
@@ -92,6 +99,7 @@ class OnnxDetector:
             metadata=meta,
             session=session,
             batch_workers=threads or default_threads(),
+            same_object_iou=same_object_iou,
         )
 
     def detect_batch(self, tiles: Sequence[np.ndarray]) -> list[list[PixelBox]]:
@@ -106,7 +114,9 @@ class OnnxDetector:
         peaks, reg = self.session.run(None, {"images": np.ascontiguousarray(batch)})
         out = []
         for p, r in zip(peaks, reg, strict=True):
-            found = decode_centernet(p, r, stride=self.stride, threshold=self.score_threshold)
+            found = decode_centernet(
+                p, r, stride=self.stride, threshold=self.score_threshold, same_object_iou=self.same_object_iou
+            )
             out.append(found.to_pixel_boxes(self.classes))
         return out
 
