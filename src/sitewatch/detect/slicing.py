@@ -6,8 +6,9 @@ GSD once, then cut into tiles, so shared edges are decoded and resized once and 
 COG never sits in memory. A reader thread fetches the next block while the model runs on
 the current one. De-duplication at seams: every tile owns a core (its share of the overlap,
 split down the middle), a box is kept only by the tile whose core holds its centre, and
-a class-aware NMS then removes what straddles a core boundary. Boxes whose centre is on
-nodata, cloud or outside the AOI are dropped.
+a class-aware NMS then removes what straddles a core boundary. (Within a tile, the model's
+decoding has already kept one box per object: see ``boxes.SAME_OBJECT_IOU``.) Boxes whose
+centre is on nodata, cloud or outside the AOI are dropped.
 """
 
 from __future__ import annotations
