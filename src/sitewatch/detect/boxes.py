@@ -6,8 +6,8 @@ x0, y0, x1, y1 in pixels, ``scores`` (N,), ``labels`` (N,) int class indices.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -47,6 +47,12 @@ class Boxes(NamedTuple):
             PixelBox(float(b[0]), float(b[1]), float(b[2]), float(b[3]), classes[int(c)], float(s))
             for b, s, c in zip(self.boxes, self.scores, self.labels, strict=True)
         ]
+
+
+def coco_boxes(items: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """(N, 4) float32 x0, y0, x1, y1 from COCO annotations or results (``bbox`` is x, y, w, h)."""
+    xywh = np.array([item["bbox"] for item in items], dtype=np.float32).reshape(-1, 4)
+    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
 
 
 #: Boxes overlapping this much are one vehicle, whatever their classes: seen from above, two

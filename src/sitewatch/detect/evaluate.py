@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sitewatch.detect.base import Detector
-from sitewatch.detect.boxes import SAME_OBJECT_IOU, Boxes, nms
+from sitewatch.detect.boxes import SAME_OBJECT_IOU, Boxes, coco_boxes, nms
 from sitewatch.errors import InputError
 
 #: Detections per image considered by COCOeval (dense car parks exceed the default 100).
@@ -110,9 +110,8 @@ def image_counts(
 
 
 def _boxes(results: Sequence[dict[str, Any]]) -> Boxes:
-    xywh = np.array([r["bbox"] for r in results], dtype=np.float32).reshape(-1, 4)
     return Boxes(
-        np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
+        coco_boxes(results),
         np.array([r["score"] for r in results], dtype=np.float32),
         np.array([r["category_id"] for r in results], dtype=np.int64),
     )
@@ -236,8 +235,7 @@ def _image_gsd(
     if gsd == "labels":
         from sitewatch.model import CLASSES
 
-        xywh = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        boxes = coco_boxes(anns)
         labels = np.array(
             [
                 CLASSES.index(cat_names[a["category_id"]]) if cat_names[a["category_id"]] in CLASSES else -1

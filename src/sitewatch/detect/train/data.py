@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sitewatch.detect.boxes import coco_boxes
 from sitewatch.detect.train.config import AugmentConfig, SourceConfig
 from sitewatch.errors import InputError
 from sitewatch.model import CLASSES
@@ -101,8 +102,7 @@ def load_coco(source: SourceConfig) -> list[LabelledImage]:
     records = []
     for info in coco.get("images", []):
         anns = by_image.get(int(info["id"]), [])
-        xywh = np.array([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        boxes = coco_boxes(anns)
         labels = np.array([cats[a["category_id"]] for a in anns], dtype=np.int64)
         gsd = source.gsd if isinstance(source.gsd, float) else (info.get("gsd") or estimate_gsd(boxes, labels))
         records.append((info, boxes, labels, gsd))
