@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -102,6 +103,18 @@ def test_config_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
         load_config(bad)
     with pytest.raises(InputError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+    bad.write_text("name: x\ninit: runs/x/best.ckpt\ntrain: [{kind: coco, annotations: a.json}]\n")
+    with pytest.raises(InputError, match=r"neither a checkpoint nor a model.*\.onnx"):
+        load_config(bad)
+
+
+def test_init_default_is_the_committed_model(tmp_path: Path) -> None:
+    from sitewatch.detect import model_path
+
+    good = tmp_path / "tune.yaml"
+    good.write_text("name: x\ninit: default\ntrain: [{kind: coco, annotations: a.json}]\n")
+    init = load_config(good).init
+    assert init == model_path("default") and init is not None and init.is_file()
 
 
 def test_repository_configs_load() -> None:
@@ -272,3 +285,44 @@ def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> N
     with pytest.raises(InputError, match=r"best\.pt"):
         train(replace(cfg, out_dir=tmp_path / "empty"), export_only=True)
     assert not (tmp_path / "empty").exists()  # refused before anything is written
+
+
+def test_an_exported_model_can_be_fine_tuned_without_its_checkpoint(tmp_path: Path) -> None:
+    """``init: model.onnx``: the folded weights load back exactly, batch norms stay frozen."""
+    torch = pytest.importorskip("torch")
+    from sitewatch.detect.onnx import OnnxDetector
+    from sitewatch.detect.train import train
+    from sitewatch.detect.train.export import export_onnx, load_onnx_weights
+    from sitewatch.detect.train.net import CenterNetLite, ExportWrapper
+    from sitewatch.errors import ModelError
+
+    ann = _write_coco(tmp_path / "data", 3, np.random.default_rng(0))
+    base = (
+        "seed: 3\ngsd: 0.4\nwidths: [4, 8, 8, 16]\ncrop: 64\nbatch: 2\nval_every: 100\n"
+        "classes: [car, truck]\nthreads: 1\n"
+        f"train: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
+        f"val: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
+    )
+    (tmp_path / "first.yaml").write_text(f"name: first\nsteps: 4\n{base}out_dir: {tmp_path / 'first'}\n")
+    first = train(load_config(tmp_path / "first.yaml"))
+    (tmp_path / "first" / "best.pt").unlink(missing_ok=True)  # the checkpoint is gone: only the model is left
+
+    # Round trip: weights read back from the graph and exported again give the same outputs.
+    net = CenterNetLite(2, (4, 8, 8, 16))
+    load_onnx_weights(net, first, ("car", "truck"))
+    again = export_onnx(ExportWrapper(net), tmp_path / "again.onnx")
+    shutil.copy(first.with_suffix(".json"), again.with_suffix(".json"))
+    x = np.random.default_rng(5).integers(0, 255, (1, 64, 96, 3), dtype=np.uint8)
+    a, b = OnnxDetector.load(first), OnnxDetector.load(again)
+    for ya, yb in zip(a.session.run(None, {"images": x}), b.session.run(None, {"images": x}), strict=True):
+        np.testing.assert_allclose(ya, yb, atol=1e-4)
+    with pytest.raises(ModelError, match="widths and classes"):
+        load_onnx_weights(CenterNetLite(2, (4, 8, 16, 16)), first, ("car", "truck"))
+
+    (tmp_path / "tune.yaml").write_text(f"name: tuned\nsteps: 2\ninit: {first}\n{base}out_dir: {tmp_path / 'tune'}\n")
+    tuned = train(load_config(tmp_path / "tune.yaml"))
+    state = torch.load(tmp_path / "tune" / "last.pt")["state"]
+    norms = [k.removesuffix(".running_var") for k in state if k.endswith(".running_var")]
+    assert norms and all(float(state[f"{k}.running_mean"].abs().max()) == 0.0 for k in norms)
+    assert OnnxDetector.load(tuned).detect_batch(x) is not None
+    assert "Fine-tuned from" in tuned.with_suffix(".md").read_text()

@@ -29,6 +29,7 @@ __all__ = [
     "calibration_for",
     "calibration_in",
     "load_detector",
+    "model_path",
     "read_calibration",
 ]
 
@@ -47,21 +48,28 @@ def load_detector(spec: str | None = None, *, score_threshold: float | None = No
         return SimpleDetector()
     from sitewatch.detect.onnx import OnnxDetector
 
+    return OnnxDetector.load(
+        model_path(spec), score_threshold=score_threshold, same_object_iou=None if ranking else SAME_OBJECT_IOU
+    )
+
+
+def model_path(spec: str | None = None) -> Path:
+    """The ``.onnx`` file of ``None``/``"default"`` (committed model), a model name in
+    ``detect/models`` or a path to an ``.onnx`` file (returned as given)."""
     if spec in (None, "default"):
         spec = DEFAULT_MODEL
     path = Path(spec)
-    if path.suffix != ".onnx":
-        path = MODELS_DIR / f"{spec}.onnx"
-        if not path.is_file():
-            known = sorted(p.stem for p in MODELS_DIR.glob("*.onnx"))
-            raise ModelError(
-                f"no model named {spec!r} (available: {', '.join(known) or 'none'})",
-                path=path,
-                fix="give a path to an .onnx file, a model name, or 'simple' for the classical stand-in",
-            )
-    return OnnxDetector.load(
-        path, score_threshold=score_threshold, same_object_iou=None if ranking else SAME_OBJECT_IOU
-    )
+    if path.suffix == ".onnx":
+        return path
+    path = MODELS_DIR / f"{spec}.onnx"
+    if not path.is_file():
+        known = sorted(p.stem for p in MODELS_DIR.glob("*.onnx"))
+        raise ModelError(
+            f"no model named {spec!r} (available: {', '.join(known) or 'none'})",
+            path=path,
+            fix="give a path to an .onnx file, a model name, or 'simple' for the classical stand-in",
+        )
+    return path
 
 
 #: Key of the count calibration in a model's ``.json`` sidecar (written by ``sitewatch calibrate-counts``).

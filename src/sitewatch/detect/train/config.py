@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from sitewatch.config import shared_dir
+from sitewatch.detect import model_path
 from sitewatch.errors import InputError
 from sitewatch.model import CLASSES
 
@@ -79,7 +80,8 @@ class TrainConfig:
     train: tuple[SourceConfig, ...] = ()
     val: tuple[SourceConfig, ...] = ()
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    #: Checkpoint (``.pt``) to start from, e.g. to fine-tune with a new data source.
+    #: Weights to start from, e.g. to fine-tune with a new data source: a training
+    #: checkpoint (``.pt``), an exported model (``.onnx``), or ``default`` (the committed model).
     init: Path | None = None
     #: Where checkpoints and logs go.
     out_dir: Path = Path("runs/detector")
@@ -182,7 +184,14 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     raw["widths"] = tuple(raw.get("widths", TrainConfig.widths))
     raw["out_dir"] = _resolve(str(raw.get("out_dir", "runs/detector")), base)
     if raw.get("init") is not None:
-        raw["init"] = _resolve(str(raw["init"]), base)
+        init = str(raw["init"])
+        raw["init"] = model_path(init) if init == "default" else _resolve(init, base)
+        if raw["init"].suffix not in (".pt", ".onnx"):
+            raise InputError(
+                f"init {init!r} is neither a checkpoint nor a model",
+                path=path,
+                fix="give a .pt checkpoint of `sitewatch train`, an exported .onnx model, or 'default'",
+            )
     if raw.get("export_dir") is not None:
         raw["export_dir"] = _resolve(str(raw["export_dir"]), base)
     return TrainConfig(**raw)

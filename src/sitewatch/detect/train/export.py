@@ -1,4 +1,5 @@
-"""Export a trained network to ONNX with its metadata JSON and model card."""
+"""Export a trained network to ONNX with its metadata JSON and model card, and read an
+exported model's weights back into a network (to fine-tune a model whose checkpoint is gone)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 
 from sitewatch import __version__
 from sitewatch.config import shared_dir
 from sitewatch.detect.train.config import TrainConfig
 from sitewatch.detect.train.data import STRIDE
-from sitewatch.detect.train.net import MEAN, STD, ExportWrapper
+from sitewatch.detect.train.net import MEAN, STD, CenterNetLite, ExportWrapper
+from sitewatch.errors import ModelError
 
 OPSET = 17
 #: Preferred inference tile size (px at the model GSD).
@@ -44,6 +48,107 @@ def export_onnx(wrapper: ExportWrapper, path: Path) -> Path:
             dynamo=False,
         )
     return path
+
+
+#: Largest difference between the network and the ONNX graph it was loaded from (scores and
+#: regression) for the load to be accepted.
+IMPORT_TOLERANCE = 1e-3
+#: What to do when an exported model does not fit the configured network.
+FIT_FIX = "set the config's widths and classes to the model's (see its .json and model card)"
+
+
+def load_onnx_weights(net: CenterNetLite, path: Path, classes: Sequence[str]) -> None:
+    """Load the weights of an exported model into ``net`` (same widths and ``classes``).
+
+    The export folds each batch norm into the convolution before it, so every such
+    convolution gets the folded weights and its batch norm becomes the identity plus the
+    folded bias (mean 0, variance 1 - eps, scale 1): ``net`` in eval mode then computes what
+    the graph computes, which is checked on a random tile. Its batch norms must stay frozen
+    while fine-tuning (:func:`~sitewatch.detect.train.net.freeze_batch_norms`): batch
+    statistics would undo the folding. Raises :class:`ModelError` when the model does not fit.
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as exc:  # protobuf and onnx raise their own untyped errors
+        raise ModelError(
+            f"cannot read ONNX model ({exc})", path=path, fix="give an .onnx file exported by sitewatch"
+        ) from exc
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    # The exporter writes nodes in forward order, which is the modules' order in this network.
+    modules = list(net.modules())
+    targets: list[tuple[nn.Conv2d, nn.BatchNorm2d | None]] = []
+    for k, m in enumerate(modules):
+        if isinstance(m, nn.Conv2d):
+            after = modules[k + 1] if k + 1 < len(modules) else None
+            targets.append((m, after if isinstance(after, nn.BatchNorm2d) else None))
+    if len(convs) != len(targets):
+        raise ModelError(
+            f"the model has {len(convs)} convolutions, the configured network {len(targets)}", path=path, fix=FIT_FIX
+        )
+    with torch.no_grad():
+        for node, (conv, bn) in zip(convs, targets, strict=True):
+            w = weights.get(node.input[1])
+            b = weights.get(node.input[2]) if len(node.input) > 2 else None
+            if w is None or tuple(w.shape) != tuple(conv.weight.shape):
+                got = None if w is None else tuple(w.shape)
+                raise ModelError(
+                    f"convolution {node.name}: weights {got}, network {tuple(conv.weight.shape)}",
+                    path=path,
+                    fix=FIT_FIX,
+                )
+            conv.weight.copy_(torch.tensor(w))
+            bias = torch.tensor(b) if b is not None else torch.zeros(w.shape[0])
+            if bn is not None:
+                assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(bias)
+            elif conv.bias is not None:
+                conv.bias.copy_(bias)
+    _check_import(net, path, classes, ort)
+
+
+def _check_import(net: CenterNetLite, path: Path, classes: Sequence[str], ort: Any) -> None:
+    """``net`` computes what the graph at ``path`` computes, on a random tile."""
+    try:
+        exported = json.loads(path.with_suffix(".json").read_text())["classes"]
+    except (OSError, ValueError, KeyError):
+        exported = list(classes)
+    if not set(exported) <= set(classes):
+        raise ModelError(
+            f"the model's classes {exported} are not all in the config's {list(classes)}",
+            path=path,
+            fix="set the config's classes to the model's (see its .json)",
+        )
+    channels = [list(classes).index(c) for c in exported]
+    wrapper = ExportWrapper(net, channels if len(channels) < len(classes) else None)
+    was_training = net.training
+    wrapper.eval()
+    tile = np.random.default_rng(0).integers(0, 256, (1, 96, 96, 3), dtype=np.uint8)
+    with torch.no_grad():
+        peaks, reg = (t.numpy() for t in wrapper(torch.from_numpy(tile)))
+    net.train(was_training)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    their_peaks, their_reg = session.run(None, {"images": tile})
+    if peaks.shape != their_peaks.shape or reg.shape != their_reg.shape:
+        raise ModelError(f"outputs {peaks.shape}, model {their_peaks.shape}", path=path, fix=FIT_FIX)
+    # A near-tie between neighbours may be a local maximum in one and not the other (rounding):
+    # peak scores are compared where both have one, and such flips must stay rare.
+    both = (peaks > 0) & (their_peaks > 0)
+    worst = max(float(np.abs(reg - their_reg).max()), float(np.abs(peaks - their_peaks)[both].max(initial=0.0)))
+    flips = float(np.mean((peaks > 0) != (their_peaks > 0)))
+    if worst > IMPORT_TOLERANCE or flips > 0.01:
+        raise ModelError(
+            f"the loaded network differs from the model (by up to {worst:.3g}; {flips:.1%} of peaks differ)",
+            path=path,
+            fix=FIT_FIX,
+        )
 
 
 def export_model(

@@ -32,12 +32,13 @@ from sitewatch.detect.train.data import (
     sample_crop,
     sampling_weights,
 )
-from sitewatch.detect.train.export import export_model
+from sitewatch.detect.train.export import export_model, load_onnx_weights
 from sitewatch.detect.train.net import (
     CenterNetLite,
     ExportWrapper,
     count_parameters,
     focal_loss,
+    freeze_batch_norms,
     normalise,
     regression_loss,
 )
@@ -205,8 +206,12 @@ def _fit(
     out_classes: tuple[str, ...],
     real: tuple[str, ...],
     say: Callable[[str], None],
+    frozen_norms: bool = False,
 ) -> dict[str, Any]:
-    """The optimisation loop: checkpoints ``best.pt`` (by real-val score) and ``last.pt``."""
+    """The optimisation loop: checkpoints ``best.pt`` (by real-val score) and ``last.pt``.
+
+    ``frozen_norms``: batch norms stay in eval mode (a network loaded from an exported model).
+    """
     out = Path(cfg.out_dir)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     budget = cfg.minutes * 60 if cfg.minutes else None
@@ -248,9 +253,16 @@ def _fit(
         if score > best["score"]:
             best.update(score=score, step=step)
             torch.save({"state": net.state_dict(), "step": step}, out / "best.pt")
-        net.train()
+        train_mode()
 
-    net.train()
+    def train_mode() -> None:
+        net.train()
+        if frozen_norms:
+            freeze_batch_norms(net)
+
+    if cfg.init is not None and val_images:
+        evaluate_and_checkpoint()  # the starting point is a candidate: fine-tuning may not beat it
+    train_mode()
     ema = None
     while progress() < 1.0:
         lr = cfg.lr * (min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * progress())))
@@ -334,9 +346,15 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, expo
     say(f"classes {classes}; trained only on synthetic data: {synthetic_only or 'none'}")
 
     net = CenterNetLite(len(classes), cfg.widths)
+    frozen_norms = False
     if cfg.init is not None and recorded is None:
-        net.load_state_dict(torch.load(cfg.init)["state"])
-        say(f"initialised from {cfg.init}")
+        if cfg.init.suffix == ".onnx":
+            load_onnx_weights(net, cfg.init, classes)
+            frozen_norms = True  # folded into the convolutions: batch statistics would undo it
+            say(f"initialised from the exported model {cfg.init} (batch norms frozen)")
+        else:
+            net.load_state_dict(torch.load(cfg.init)["state"])
+            say(f"initialised from {cfg.init}")
     # Classes listed in the config but absent from the data stay in the network (so a later
     # fine-tune can add them) but are not exported or evaluated.
     trained = [i for i, c in enumerate(classes) if CLASSES.index(c) in counts]
@@ -347,7 +365,9 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, expo
         metrics = recorded
         say(f"exporting the best checkpoint of {out} (step {metrics['best_step']}), no training")
     else:
-        metrics = _fit(cfg, net, wrapper, train_images, probs, rng, class_index, val_images, out_classes, real, say)
+        metrics = _fit(
+            cfg, net, wrapper, train_images, probs, rng, class_index, val_images, out_classes, real, say, frozen_norms
+        )
     net.load_state_dict(torch.load(out / "best.pt")["state"])
     threshold = 0.3
     if val_images:

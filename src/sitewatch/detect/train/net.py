@@ -93,6 +93,17 @@ class ExportWrapper(nn.Module):
         return peaks, reg
 
 
+def freeze_batch_norms(net: nn.Module) -> None:
+    """Batch norms to eval mode (their running statistics used and kept), the rest as it is.
+
+    For a network loaded from an exported model, whose batch norms were folded into the
+    convolutions (see ``export.load_onnx_weights``): call after every ``net.train()``.
+    """
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
 def normalise(images: torch.Tensor) -> torch.Tensor:
     """uint8 NHWC batch -> normalised float NCHW (same as the exported graph)."""
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
