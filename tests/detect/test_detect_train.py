@@ -122,6 +122,13 @@ def test_repository_configs_load() -> None:
     cfg = load_config(root / "detector.yaml")
     assert cfg.classes == CLASSES and cfg.gsd == 0.4 and len(cfg.train) >= 2
     assert all(s.annotations is not None and s.annotations.name.endswith(".json") for s in cfg.train)
+    for path in root.glob("*.yaml"):
+        load_config(path)
+    # The fine-tuning template starts from the committed model and must never overwrite it.
+    from sitewatch.detect import MODELS_DIR, model_path
+
+    tune = load_config(root / "detector-tune.yaml")
+    assert tune.init == model_path("default") and (tune.export_dir or tune.out_dir).resolve() != MODELS_DIR.resolve()
 
 
 def _write_coco(folder: Path, n: int, rng: np.random.Generator) -> Path:
