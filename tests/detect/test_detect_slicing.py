@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,35 @@ def test_objects_on_seams_and_corners_are_found_exactly_once(
     for t in truth:
         matches = [d for d in found if _iou(d.box, t) > 0.5]
         assert len(matches) == 1, f"object {t} found {len(matches)} times"
+
+
+class _NamedByPosition:
+    """The toy detector, but a blob in a tile's right half is a "truck": two tiles seeing one
+    object on a seam between them name it differently, as a real model may."""
+
+    def __init__(self, toy: Any, same_object_iou: float | None) -> None:
+        self.toy, self.same_object_iou = toy, same_object_iou
+        self.name, self.classes, self.gsd, self.tile_size = toy.name, toy.classes, toy.gsd, toy.tile_size
+        self.gsd_range = toy.gsd_range
+
+    def detect_batch(self, tiles: Any) -> list[list[Any]]:
+        return [
+            [dataclasses.replace(b, cls="truck") if b.cx > t.shape[1] / 2 else b for b in found]
+            for t, found in zip(tiles, self.toy.detect_batch(tiles), strict=True)
+        ]
+
+
+def test_an_object_named_differently_by_two_tiles_is_one_box(tmp_path: Path, toy: Any, scene: Any) -> None:
+    gsd, size, overlap = 0.3, 900, 32
+    seams = _seam_positions(size, gsd, toy, overlap)
+    objects = [(s * gsd - 2.25, 30.0 + 9 * i, s * gsd + 2.25, 31.8 + 9 * i) for i, s in enumerate(seams)]
+    truth = scene(tmp_path / "names.tif", objects, size=(size, size), gsd=gsd)
+    found = detect_raster(tmp_path / "names.tif", _NamedByPosition(toy, 0.5), overlap=overlap)
+    for t in truth:
+        assert len([d for d in found if _iou(d.box, t) > 0.5]) == 1, f"object {t}"
+    # Ranking mode (every class's box, for mAP) keeps both names where both tiles own it.
+    ranked = detect_raster(tmp_path / "names.tif", _NamedByPosition(toy, None), overlap=overlap)
+    assert len(ranked) > len(found) == len(truth)
 
 
 def test_boxes_are_georeferenced(tmp_path: Path, toy: Any, scene: Any, utm: Any) -> None:

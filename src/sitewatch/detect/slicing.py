@@ -7,8 +7,9 @@ COG never sits in memory. A reader thread fetches the next block while the model
 the current one. De-duplication at seams: every tile owns a core (its share of the overlap,
 split down the middle), a box is kept only by the tile whose core holds its centre, and
 a class-aware NMS then removes what straddles a core boundary. (Within a tile, the model's
-decoding has already kept one box per object: see ``boxes.SAME_OBJECT_IOU``.) Boxes whose
-centre is on nodata, cloud or outside the AOI are dropped.
+decoding has already kept one box per object: see ``boxes.SAME_OBJECT_IOU``; across a seam,
+two tiles that named one vehicle differently are merged the same way.) Boxes whose centre
+is on nodata, cloud or outside the AOI are dropped.
 """
 
 from __future__ import annotations
@@ -466,7 +467,10 @@ def run_tiles(
     if aoi_pixels is not None and len(boxes):
         cx, cy = (boxes.boxes[:, 0] + boxes.boxes[:, 2]) / 2, (boxes.boxes[:, 1] + boxes.boxes[:, 3]) / 2
         boxes = boxes.take(shapely.contains_xy(aoi_pixels, cx, cy))
-    return nms(boxes, SEAM_IOU), valid_tiles
+    boxes = nms(boxes, SEAM_IOU)
+    # One box per object, as the detector keeps within a tile (None: every class's box, for mAP).
+    same = getattr(detector, "same_object_iou", None)
+    return (boxes if same is None else nms(boxes, same, class_aware=False)), valid_tiles
 
 
 def _own(tile: Tile, place: Placement, valid: np.ndarray, found: list[PixelBox], classes: list[str]) -> Boxes:
