@@ -78,6 +78,31 @@ def test_a_sun_fit_on_a_narrow_range_puts_no_cliff_at_its_edge() -> None:
     assert cal.curve(0.5, 10, 33) > 0.9 * cal.curve(0.5, 10, 55)
 
 
+def test_conditions_outside_the_calibration_are_held_at_its_edge() -> None:
+    """Calibrated on 39-68° sun and 0.3-0.9 m: a 25° scene is corrected as a 39° one, not by
+    a curve extrapolated where the simulation never looked; old calibrations without the
+    recorded range still extrapolate."""
+    rng = np.random.default_rng(7)
+    out = simulated_outcomes(rng, {"car": 1.0}, n_scenes=80)
+    out["sun_elevation"] = rng.uniform(39.0, 68.0, len(out))
+    cal = fit_count_calibration(out)
+    ranges = {name: (lo, hi) for name, lo, hi in cal.fitted_range}
+    assert set(ranges) == {"gsd", "off_nadir", "sun_elevation"}
+    assert ranges["sun_elevation"][0] <= out["sun_elevation"].min() < ranges["sun_elevation"][0] + 0.01
+    edge = ranges["sun_elevation"][0]
+    assert cal.rate("car", 0.5, 10, 25.0) == cal.rate("car", 0.5, 10, edge)
+    assert cal.rate("car", 0.5, 10, 50.0) == pytest.approx(float(dict(cal.class_yield)["car"] * cal.curve(0.5, 10, 50)))
+    assert cal.rate("car", 2.0, 10, 50.0) == cal.rate("car", ranges["gsd"][1], 10, 50.0)
+    again = CountCalibration.from_dict(json.loads(json.dumps(cal.as_dict())))
+    assert again == cal
+    legacy = cal.as_dict()
+    del legacy["fitted_range"]
+    old = CountCalibration.from_dict(legacy)
+    assert old.rate("car", 0.5, 10, 25.0) == pytest.approx(float(dict(cal.class_yield)["car"] * cal.curve(0.5, 10, 25)))
+    with pytest.raises(InputError, match="fitted range"):
+        CountCalibration.from_dict({**cal.as_dict(), "fitted_range": {"gsd": [0.9, 0.3]}})
+
+
 def test_a_barely_detectable_class_is_flagged_not_scaled_up() -> None:
     site = site_with_two_zones()
     scene = make_scene(metric_box(-50, -50, 350, 150), sun=30.0, off_nadir=0.0)

@@ -51,6 +51,9 @@ def calibrate_counts(
     console.print(f"[bold]count calibration of {calibration.detector}[/bold] ({calibration.source})")
     console.print("curve: " + ", ".join(f"{k} {v:.3g}" for k, v in calibration.curve.as_dict().items()))
     console.print("yield per class: " + (", ".join(f"{c} {v:.3g}" for c, v in calibration.class_yield) or "none"))
+    if calibration.fitted_range:
+        seen = ", ".join(f"{name} {lo:g}–{hi:g}" for name, lo, hi in calibration.fitted_range)
+        console.print(f"fitted over {seen}; scenes beyond are corrected as at the nearest edge")
     if write is not None:
         console.print(f"written to {write.with_suffix('.json')}")
 

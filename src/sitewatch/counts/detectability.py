@@ -13,7 +13,9 @@ sun high) rather than guessed.
 A :class:`CountCalibration` refines the curve for one detector: the curve's shape is fitted
 on its matched detections, then each class gets its own yield (detections per visible
 object, so class confusion and false positives are folded in), measured on a simulation
-kept apart from anything it is later evaluated on. Counts use
+kept apart from anything it is later evaluated on. Outside the imaging conditions that
+simulation covered, the calibration holds its rate at the nearest edge rather than
+extrapolating a curve fitted without data there. Counts use
 :meth:`Detectability.rate` / :meth:`CountCalibration.rate` alike.
 """
 
@@ -76,12 +78,33 @@ class CountCalibration:
     #: The detector (name@version) it was measured for, and where (kept for provenance).
     detector: str = ""
     source: str = ""
+    #: (condition, lowest, highest) seen in the calibration, for ``gsd``, ``off_nadir`` and
+    #: ``sun_elevation``: the rate is held at the edge beyond them (empty: no limits, as in
+    #: calibrations written before these were recorded).
+    fitted_range: tuple[tuple[str, float, float], ...] = ()
 
     def rate(self, cls: str, gsd: float, off_nadir: float | None = None, sun_elevation: float | None = None) -> float:
         """Expected detections per visible object of ``cls`` on such a scene: the curve times the class
-        yield. Above 1 where the detector also labels other things as ``cls`` (false positives)."""
+        yield. Above 1 where the detector also labels other things as ``cls`` (false positives).
+
+        Conditions outside :attr:`fitted_range` are taken at its nearest edge: a curve fitted
+        on a simulation whose sun never fell below 39° says nothing about 25° (the fit of
+        2026-12-04 would have doubled such a scene's counts).
+        """
         factor = dict(self.class_yield).get(cls, 1.0)
-        return factor * float(self.curve(gsd, off_nadir, sun_elevation))
+        limits = {name: (lo, hi) for name, lo, hi in self.fitted_range}
+
+        def held(name: str, value: float) -> float:
+            lo, hi = limits.get(name, (-np.inf, np.inf))
+            return float(np.clip(value, lo, hi)) if np.isfinite(value) else value
+
+        return factor * float(
+            self.curve(
+                held("gsd", gsd),
+                None if off_nadir is None else held("off_nadir", off_nadir),
+                None if sun_elevation is None else held("sun_elevation", sun_elevation),
+            )
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +112,7 @@ class CountCalibration:
             "curve": self.curve.as_dict(),
             "class_yield": dict(self.class_yield),
             "source": self.source,
+            "fitted_range": {name: [lo, hi] for name, lo, hi in self.fitted_range},
         }
 
     @classmethod
@@ -97,14 +121,23 @@ class CountCalibration:
         try:
             curve = Detectability(**{k: float(v) for k, v in data["curve"].items()})
             yields = tuple(sorted((str(c), float(v)) for c, v in dict(data.get("class_yield", {})).items()))
+            ranges = tuple(
+                (str(name), float(lo), float(hi)) for name, (lo, hi) in dict(data.get("fitted_range", {})).items()
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(
                 f"malformed count calibration ({exc})", fix="re-run `sitewatch calibrate-counts` to write it"
             ) from exc
         if any(v < 0 or not np.isfinite(v) for _, v in yields):
             raise InputError("count calibration has a negative class yield", fix="re-run `sitewatch calibrate-counts`")
+        if any(not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi) for _, lo, hi in ranges):
+            raise InputError("count calibration has an empty fitted range", fix="re-run `sitewatch calibrate-counts`")
         return cls(
-            curve=curve, class_yield=yields, detector=str(data.get("detector", "")), source=str(data.get("source", ""))
+            curve=curve,
+            class_yield=yields,
+            detector=str(data.get("detector", "")),
+            source=str(data.get("source", "")),
+            fitted_range=ranges,
         )
 
 
@@ -221,7 +254,13 @@ def fit_count_calibration(outcomes: Any, *, detector: str = "", source: str = ""
         for c, r in totals.iterrows()
         if r.present >= 20 and r.expected > 0  # fewer visible objects say too little about a class
     )
-    return CountCalibration(curve=curve, class_yield=yields, detector=detector, source=source)
+    # Widened to whole thousandths, so no calibration scene falls outside its own range.
+    seen = tuple(
+        (name, float(np.floor(values.min() * 1000) / 1000), float(np.ceil(values.max() * 1000) / 1000))
+        for name in ("gsd", "off_nadir", "sun_elevation")
+        if (values := per_scene[name].dropna()).size
+    )
+    return CountCalibration(curve=curve, class_yield=yields, detector=detector, source=source, fitted_range=seen)
 
 
 __all__ = [
