@@ -326,6 +326,17 @@ def test_an_exported_model_can_be_fine_tuned_without_its_checkpoint(tmp_path: Pa
     with pytest.raises(ModelError, match="widths and classes"):
         load_onnx_weights(CenterNetLite(2, (4, 8, 16, 16)), first, ("car", "truck"))
 
+    # A wider network starts from the model's function (checked inside), then its copies drift apart.
+    wide = CenterNetLite(2, (6, 12, 12, 24))
+    load_onnx_weights(wide, first, ("car", "truck"), (6, 12, 12, 24), seed=1)
+    with torch.no_grad():
+        out_wide = [t.numpy() for t in ExportWrapper(wide).eval()(torch.from_numpy(x))]
+    for ya, yw in zip(a.session.run(None, {"images": x}), out_wide, strict=True):
+        np.testing.assert_allclose(ya, yw, atol=0.05)  # only the copies' small noise apart
+    for bad in ((4, 8, 8, 8), (6, 12, 16, 24)):  # narrower; one width widened two ways
+        with pytest.raises(ModelError, match="cannot become"):
+            load_onnx_weights(CenterNetLite(2, bad), first, ("car", "truck"), bad)
+
     (tmp_path / "tune.yaml").write_text(f"name: tuned\nsteps: 2\ninit: {first}\n{base}out_dir: {tmp_path / 'tune'}\n")
     tuned = train(load_config(tmp_path / "tune.yaml"))
     state = torch.load(tmp_path / "tune" / "last.pt")["state"]

@@ -349,7 +349,7 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, expo
     frozen_norms = False
     if cfg.init is not None and recorded is None:
         if cfg.init.suffix == ".onnx":
-            load_onnx_weights(net, cfg.init, classes)
+            load_onnx_weights(net, cfg.init, classes, cfg.widths, seed=cfg.seed)
             frozen_norms = True  # folded into the convolutions: batch statistics would undo it
             say(f"initialised from the exported model {cfg.init} (batch norms frozen)")
         else:

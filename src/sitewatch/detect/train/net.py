@@ -8,6 +8,9 @@ tiles and returns peak-suppressed scores, so ONNX Runtime does all the heavy wor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -91,6 +94,75 @@ class ExportWrapper(nn.Module):
         # Keep only local maxima (3x3): the CenterNet replacement for NMS on centres.
         peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat).float()
         return peaks, reg
+
+
+def conv_norm_pairs(net: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | None]]:
+    """Every convolution in forward order, with the batch norm that follows it (if any)."""
+    modules = list(net.modules())
+    pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d | None]] = []
+    for k, m in enumerate(modules):
+        if isinstance(m, nn.Conv2d):
+            after = modules[k + 1] if k + 1 < len(modules) else None
+            pairs.append((m, after if isinstance(after, nn.BatchNorm2d) else None))
+    return pairs
+
+
+def widen(
+    narrow: CenterNetLite,
+    wide: CenterNetLite,
+    widths: tuple[Sequence[int], Sequence[int]],
+    rng: np.random.Generator,
+    noise: float = 0.0,
+) -> None:
+    """Copy ``narrow`` into the wider ``wide`` so that it computes the same function (Net2Net).
+
+    ``widths`` is (narrow's, wide's). Each extra channel of a width copies a random existing
+    channel of it, everywhere that width occurs (so residual sums stay aligned), and the
+    layer after it shares that channel's weights among its copies. ``noise`` (relative to a
+    layer's weight spread) is then added to the copies' own weights so they can learn apart.
+    Batch norms must be identities plus a bias, as after ``export.load_onnx_weights``.
+    Raises ValueError if a width shrinks or two equal widths widen differently.
+    """
+    target: dict[int, int] = {}
+    for old, new in zip(*widths, strict=True):
+        if new < old or target.setdefault(old, new) != new:
+            raise ValueError(f"widths {list(widths[0])} cannot become {list(widths[1])}")
+    maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    jitter = np.random.default_rng(int(rng.integers(2**63)))  # the copies do not depend on ``noise``
+
+    def mapping(old: int) -> tuple[np.ndarray, np.ndarray]:
+        """New channel -> old channel it copies, and how many copies each old channel has."""
+        if old not in maps:
+            g = np.concatenate([np.arange(old), rng.integers(0, old, target[old] - old)])
+            maps[old] = g, np.bincount(g, minlength=old).astype(np.float32)
+        return maps[old]
+
+    with torch.no_grad():
+        for k, ((cn, bn), (cw, bw)) in enumerate(zip(conv_norm_pairs(narrow), conv_norm_pairs(wide), strict=True)):
+            w = cn.weight.detach().numpy()
+            # Only the heads' last convolutions have no batch norm: their outputs keep their size.
+            g_out = mapping(w.shape[0])[0] if bn is not None else np.arange(w.shape[0])
+            if cn.groups > 1:  # depthwise: channel i filters its own input channel i
+                new_w = w[g_out]
+            else:  # the first convolution reads the image's three channels
+                g_in, copies = mapping(w.shape[1]) if k > 0 else (np.arange(3), np.ones(3, dtype=np.float32))
+                new_w = w[g_out][:, g_in] / copies[g_in][:, None, None]
+            if noise:
+                extra = (np.arange(len(g_out)) >= w.shape[0])[:, None, None, None]
+                new_w = new_w + extra * jitter.normal(0.0, noise * float(w.std()), new_w.shape)
+            cw.weight.copy_(torch.tensor(new_w, dtype=torch.float32))
+            source = bn.bias if bn is not None else cn.bias
+            assert source is not None  # every convolution has a bias or a norm's shift
+            new_bias = torch.tensor(source.detach().numpy()[g_out], dtype=torch.float32)
+            if bw is not None:
+                assert bw.running_mean is not None and bw.running_var is not None
+                bw.running_mean.zero_()
+                bw.running_var.fill_(1.0 - bw.eps)
+                bw.weight.fill_(1.0)
+                bw.bias.copy_(new_bias)
+            else:
+                assert cw.bias is not None
+                cw.bias.copy_(new_bias)
 
 
 def freeze_batch_norms(net: nn.Module) -> None:
