@@ -37,7 +37,7 @@ def evaluate_detector(
     from rich.table import Table
 
     from sitewatch.detect import load_detector
-    from sitewatch.detect.evaluate import evaluate_coco
+    from sitewatch.detect.evaluate import evaluate_coco, format_share
 
     gsd_value: float | str | None = gsd
     if gsd not in (None, "labels"):
@@ -76,7 +76,7 @@ def evaluate_detector(
     for name, ap in metrics["per_class"].items():
         table.add_row(f"AP50 {name}", "n/a" if math.isnan(ap) else f"{ap:.3f}")
     table.add_row(f"count MAE (score ≥ {metrics['count_threshold']})", f"{metrics['count_mae']:.2f}")
-    table.add_row("count error (share of the true count)", _share(metrics["count_error"]))
+    table.add_row("count error (share of the true count)", format_share(metrics["count_error"]))
     console.print(table)
     if metrics["per_source"]:
         by = Table(title="per image source (sources may label their images differently)")
@@ -88,14 +88,12 @@ def evaluate_detector(
                 "n/a" if math.isnan(v) else f"{v:.3f}"
                 for v in (m["per_class"].get(c, math.nan) for c in metrics["per_class"])
             )
-            by.add_row(source, str(m["images"]), str(m["objects"]), f"{m['map50']:.3f}", *aps, _share(m["count_error"]))
+            by.add_row(
+                source, str(m["images"]), str(m["objects"]), f"{m['map50']:.3f}", *aps, format_share(m["count_error"])
+            )
         console.print(by)
     if synthetic:
         console.print(f"[yellow]note:[/yellow] {metrics['caveat']}")
-
-
-def _share(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
 def register(app: typer.Typer) -> None:

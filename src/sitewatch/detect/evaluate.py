@@ -81,6 +81,11 @@ def coco_metrics(
     }
 
 
+def format_share(x: float | None) -> str:
+    """A share (0.123) as a percentage for tables ("12.3 %"), "n/a" when undefined."""
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
 def image_counts(
     gt: dict[str, Any],
     results: Sequence[dict[str, Any]],

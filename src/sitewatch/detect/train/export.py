@@ -16,6 +16,7 @@ import torch
 
 from sitewatch import __version__
 from sitewatch.config import shared_dir
+from sitewatch.detect.evaluate import format_share
 from sitewatch.detect.train.config import TrainConfig
 from sitewatch.detect.train.data import STRIDE
 from sitewatch.detect.train.net import MEAN, STD, CenterNetLite, ExportWrapper, conv_norm_pairs, widen
@@ -253,7 +254,7 @@ def _metric_rows(metrics: dict[str, Any]) -> list[str]:
         if not m:
             continue
         per = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a" for k, v in m["per_class"].items())
-        share = "n/a" if m.get("count_error") is None else f"{100 * m['count_error']:.1f} %"
+        share = format_share(m.get("count_error"))
         rows.append(f"| {label} | {m['map50']:.3f} | {m['map50_95']:.3f} | {per} | {m['count_mae']:.2f} | {share} |")
     return rows
 
