@@ -86,6 +86,47 @@ def test_one_object_peaking_in_two_class_maps_is_one_box_unless_ranked() -> None
     assert truth.tolist() == [2] and found.tolist() == [2]
 
 
+def test_cars_parked_in_neighbouring_cells_are_two_boxes_and_a_blob_is_one() -> None:
+    """Duplicates go by box overlap: two side-by-side cars one output cell apart both stay (a
+    3x3 local-maximum filter kept one), while a car's weaker neighbouring cell is merged into it."""
+    s = 16
+    heat, reg = np.zeros((2, s, s), np.float32), np.zeros((4, s, s), np.float32)
+    # Two cars 5 px (1.25 cells) apart, each 4 px wide and 11 px long: their boxes do not touch.
+    for x, score in ((5, 0.9), (6, 0.7)):
+        heat[0, 8, x] = score
+        reg[:, 8, x] = (0.5 if x == 5 else 0.75, 0.5, np.log(1.0), np.log(2.75))
+    heat[0, 9, 5] = 0.6  # the first car's blob spills into the cell below, regressing the same box
+    reg[:, 9, 5] = (0.5, -0.5, np.log(1.0), np.log(2.75))
+    for same in (0.5, None):
+        found = decode_centernet(heat, reg, stride=4, threshold=0.3, same_object_iou=same)
+        np.testing.assert_allclose(sorted(found.scores), [0.7, 0.9])
+
+
+def test_the_exported_graph_scores_every_cell() -> None:
+    torch = pytest.importorskip("torch")
+    from sitewatch.detect.train.net import CenterNetLite, ExportWrapper
+
+    net = CenterNetLite(2, (4, 8, 8, 16)).eval()
+    x = torch.from_numpy(np.random.default_rng(2).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8))
+    with torch.no_grad():
+        heat, _ = ExportWrapper(net)(x)
+        logits, _ = net((x.permute(0, 3, 1, 2).float() - ExportWrapper(net).mean) / ExportWrapper(net).std)
+    np.testing.assert_allclose(heat.numpy(), torch.sigmoid(logits).numpy(), atol=1e-6)
+
+
+def test_the_bundled_model_loads_back_into_its_network() -> None:
+    """``init: default``: the bundled model (3x3 filter in its graph) still loads and checks."""
+    pytest.importorskip("torch")
+    from sitewatch.detect import model_path
+    from sitewatch.detect.train.export import load_onnx_weights
+    from sitewatch.detect.train.net import CenterNetLite
+
+    path = model_path()
+    meta = json.loads(path.with_suffix(".json").read_text())
+    widths = tuple(meta["training"]["config"]["widths"])
+    load_onnx_weights(CenterNetLite(len(meta["classes"]), widths), path, tuple(meta["classes"]))
+
+
 def test_gsd_is_estimated_from_car_boxes() -> None:
     boxes = np.array([[0, 0, 46, 18], [0, 0, 18, 46], [0, 0, 44, 20], [0, 0, 80, 25]], dtype=np.float32)
     labels = np.array([CAR, CAR, CAR, TRUCK])

@@ -111,9 +111,9 @@ class OnnxDetector:
         ph, pw = -h % SIZE_MULTIPLE, -w % SIZE_MULTIPLE
         if ph or pw:
             batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)))
-        peaks, reg = self.session.run(None, {"images": np.ascontiguousarray(batch)})
+        heat, reg = self.session.run(None, {"images": np.ascontiguousarray(batch)})
         out = []
-        for p, r in zip(peaks, reg, strict=True):
+        for p, r in zip(heat, reg, strict=True):
             found = decode_centernet(
                 p, r, stride=self.stride, threshold=self.score_threshold, same_object_iou=self.same_object_iou
             )

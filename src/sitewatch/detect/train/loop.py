@@ -151,9 +151,9 @@ def predict(wrapper: ExportWrapper, image: np.ndarray, threshold: float) -> Boxe
     h, w = image.shape[:2]
     ph, pw = -h % 32, -w % 32  # the backbone needs multiples of 16; 32 keeps the heads aligned
     padded = np.pad(image, ((0, ph), (0, pw), (0, 0)))
-    peaks, reg = wrapper(torch.from_numpy(padded[None]))
+    heat, reg = wrapper(torch.from_numpy(padded[None]))
     # Every class's box, ranked for mAP; counts merge them (``image_counts``).
-    return decode_centernet(peaks[0].numpy(), reg[0].numpy(), stride=STRIDE, threshold=threshold, same_object_iou=None)
+    return decode_centernet(heat[0].numpy(), reg[0].numpy(), stride=STRIDE, threshold=threshold, same_object_iou=None)
 
 
 def validate(

@@ -72,7 +72,7 @@ class CenterNetLite(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """uint8 NHWC tiles -> (peak scores N x C x H/4 x W/4, regression N x 4 x H/4 x W/4)."""
+    """uint8 NHWC tiles -> (class scores N x C x H/4 x W/4, regression N x 4 x H/4 x W/4)."""
 
     mean: torch.Tensor
     std: torch.Tensor
@@ -90,10 +90,9 @@ class ExportWrapper(nn.Module):
         logits, reg = self.net(x)
         if self.channels is not None:
             logits = logits[:, self.channels]
-        heat = torch.sigmoid(logits)
-        # Keep only local maxima (3x3): the CenterNet replacement for NMS on centres.
-        peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat).float()
-        return peaks, reg
+        # Every cell's scores: duplicates are suppressed by box overlap when decoding
+        # (``decode_centernet``), not by a 3x3 local-maximum filter here.
+        return torch.sigmoid(logits), reg
 
 
 def conv_norm_pairs(net: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d | None]]:
