@@ -154,7 +154,10 @@ def count_metrics(activity: pd.DataFrame, counts: Iterable[Count]) -> dict[str, 
     """MAE and MAPE of corrected estimates against the true count present that day.
 
     Only observations marked sufficient are scored (insufficient ones are, by design,
-    not estimates). MAPE is over rows whose true count is positive.
+    not estimates). MAPE is over rows whose true count is positive. ``count_error`` is
+    the corrected counterpart of the detector's scene count error: per zone and day, all
+    classes summed (a class confusion is no miscount), the absolute errors summed over
+    zone-days as a share of the true total.
     """
     rows = [
         {"site_id": c.site_id, "zone_id": c.zone_id, "cls": c.cls, "date": c.date.isoformat(), "estimate": c.estimate}
@@ -162,7 +165,7 @@ def count_metrics(activity: pd.DataFrame, counts: Iterable[Count]) -> dict[str, 
         if c.sufficient
     ]
     if not rows:
-        return {"n": 0, "mae": None, "mape": None, "per_class": {}}
+        return {"n": 0, "mae": None, "mape": None, "count_error": None, "per_class": {}}
     est = pd.DataFrame(rows).groupby(["site_id", "zone_id", "cls", "date"], as_index=False)["estimate"].mean()
     truth = activity.assign(date=activity["date"].astype(str))
     merged = est.merge(truth, on=["site_id", "zone_id", "cls", "date"], how="left")
@@ -170,7 +173,14 @@ def count_metrics(activity: pd.DataFrame, counts: Iterable[Count]) -> dict[str, 
     per_class: dict[str, Any] = {}
     for cls, g in merged.groupby("cls"):
         per_class[str(cls)] = _errors(g["estimate"].to_numpy(), g["true_count"].to_numpy())
-    return {**_errors(merged["estimate"].to_numpy(), merged["true_count"].to_numpy()), "per_class": per_class}
+    zone_days = merged.groupby(["site_id", "zone_id", "date"])[["estimate", "true_count"]].sum()
+    miscount = float((zone_days["estimate"] - zone_days["true_count"]).abs().sum())
+    total = float(zone_days["true_count"].sum())
+    return {
+        **_errors(merged["estimate"].to_numpy(), merged["true_count"].to_numpy()),
+        "count_error": miscount / total if total else None,
+        "per_class": per_class,
+    }
 
 
 def _errors(est: np.ndarray, true: np.ndarray) -> dict[str, Any]:

@@ -93,6 +93,17 @@ def test_count_errors_skip_insufficient_observations() -> None:
     assert m["n"] == 2
     assert m["mae"] == pytest.approx(3.5)
     assert m["mape"] == pytest.approx((0.2 + 0.25) / 2)
+    assert m["count_error"] == pytest.approx((2 + 5) / 30)
+
+
+def test_the_corrected_count_error_sums_classes_per_zone_day() -> None:
+    """A truck counted as a car is no miscount of the zone's vehicles; a missed one is."""
+    truth = [("z", "car", 1, 10), ("z", "truck", 1, 2), ("y", "car", 1, 4)]
+    activity = pd.DataFrame(
+        [{"site_id": "site", "zone_id": z, "cls": c, "date": f"2024-01-0{d}", "true_count": n} for z, c, d, n in truth]
+    )
+    counts = [_count("z", "car", 1, 11), _count("z", "truck", 1, 1), _count("y", "car", 1, 3)]
+    assert count_metrics(activity, counts)["count_error"] == pytest.approx(1 / 16)
 
 
 def _alert(site: str, start: dt.date, end: dt.date) -> Alert:

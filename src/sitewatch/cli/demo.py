@@ -55,6 +55,7 @@ def demo(
         ("detections per scene: count error", det["count_error"]),
         ("zone-day count MAE (objects)", cnt["mae"]),
         ("zone-day count MAPE", cnt["mape"]),
+        ("corrected counts per zone-day: count error", cnt["count_error"]),
         ("alerts", al["alerts"]),
         ("alert recall (pre-event ramps)", al["recall"]),
         ("alert precision", al["precision"]),
