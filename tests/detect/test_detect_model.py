@@ -1,14 +1,16 @@
-"""The committed ONNX model: present, small, opset >= 17, metadata and card consistent."""
+"""The committed ONNX models: present, small, opset >= 17, metadata, card and calibration consistent."""
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 
-from sitewatch.detect import DEFAULT_MODEL, MODELS_DIR, load_detector
+from sitewatch.detect import DEFAULT_MODEL, MODELS_DIR, calibration_for, load_detector
 from sitewatch.detect.onnx import OnnxDetector, default_threads
 from sitewatch.model import CLASSES
 
@@ -22,8 +24,9 @@ def test_committed_model_loads_and_runs() -> None:
     assert len(out) == 2 and out[0] == []  # nothing on a black tile
 
 
-def test_committed_model_is_small_with_opset_17_and_a_card() -> None:
-    path = MODELS_DIR / f"{DEFAULT_MODEL}.onnx"
+@pytest.mark.parametrize("path", sorted(MODELS_DIR.glob("*.onnx")), ids=lambda p: p.stem)
+def test_committed_models_are_small_with_opset_17_a_card_and_a_calibration(path: Path) -> None:
+    assert (MODELS_DIR / f"{DEFAULT_MODEL}.onnx").is_file()
     assert path.stat().st_size < 10_000_000
     model = onnx.load(str(path))
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
@@ -34,6 +37,9 @@ def test_committed_model_is_small_with_opset_17_and_a_card() -> None:
         assert cls in card
     if meta["synthetic_only_classes"]:
         assert "synthetic data only, not validated on real imagery" in card
+    name = f"{meta['name']}@{meta['version']}"
+    assert meta["name"] == path.stem and load_detector(path.stem).name == name  # loadable by its name
+    assert calibration_for(name) is not None  # analyze corrects its counts
 
 
 def test_inference_threads_follow_omp_num_threads(monkeypatch) -> None:
