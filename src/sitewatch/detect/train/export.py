@@ -19,7 +19,15 @@ from sitewatch.config import shared_dir
 from sitewatch.detect.evaluate import format_share
 from sitewatch.detect.train.config import TrainConfig
 from sitewatch.detect.train.data import STRIDE
-from sitewatch.detect.train.net import MEAN, STD, CenterNetLite, ExportWrapper, conv_norm_pairs, widen
+from sitewatch.detect.train.net import (
+    MEAN,
+    STD,
+    CenterNetLite,
+    ExportWrapper,
+    conv_norm_pairs,
+    identity_norm,
+    widen,
+)
 from sitewatch.errors import ModelError
 
 OPSET = 17
@@ -122,11 +130,7 @@ def load_onnx_weights(
             conv.weight.copy_(torch.tensor(w))
             bias = torch.tensor(b) if b is not None else torch.zeros(w.shape[0])
             if bn is not None:
-                assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats
-                bn.running_mean.zero_()
-                bn.running_var.fill_(1.0 - bn.eps)
-                bn.weight.fill_(1.0)
-                bn.bias.copy_(bias)
+                identity_norm(bn, bias)
             elif conv.bias is not None:
                 conv.bias.copy_(bias)
     _check_import(net, path, classes)

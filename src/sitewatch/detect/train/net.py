@@ -3,7 +3,8 @@
 Backbone of depthwise-separable residual blocks at strides 4/8/16, a light top-down
 (FPN-like) path back to stride 4, and two heads: per-class centre heatmap and box
 regression (dx, dy, log w, log h in output cells). The exported graph takes uint8 NHWC
-tiles and returns peak-suppressed scores, so ONNX Runtime does all the heavy work.
+tiles and returns every cell's class scores and regression, so ONNX Runtime does all the
+heavy work (duplicates are suppressed by box overlap when decoding).
 """
 
 from __future__ import annotations
@@ -154,14 +155,21 @@ def widen(
             assert source is not None  # every convolution has a bias or a norm's shift
             new_bias = torch.tensor(source.detach().numpy()[g_out], dtype=torch.float32)
             if bw is not None:
-                assert bw.running_mean is not None and bw.running_var is not None
-                bw.running_mean.zero_()
-                bw.running_var.fill_(1.0 - bw.eps)
-                bw.weight.fill_(1.0)
-                bw.bias.copy_(new_bias)
+                identity_norm(bw, new_bias)
             else:
                 assert cw.bias is not None
                 cw.bias.copy_(new_bias)
+
+
+def identity_norm(bn: nn.BatchNorm2d, bias: torch.Tensor) -> None:
+    """Make ``bn`` compute the identity plus ``bias`` in eval mode (mean 0, variance 1 - eps,
+    scale 1): the form of a batch norm folded into the convolution before it."""
+    assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats
+    with torch.no_grad():
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0 - bn.eps)
+        bn.weight.fill_(1.0)
+        bn.bias.copy_(bias)
 
 
 def freeze_batch_norms(net: nn.Module) -> None:
