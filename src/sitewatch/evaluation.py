@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -273,9 +273,56 @@ def evaluate_simulation(store: Store, sim_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def calibrate_counts(store: Store, sim_dir: str | Path, *, detector: str | None = None) -> CountCalibration:
-    """Fit a :class:`CountCalibration` for ``detector`` (default: the one that covered most scenes)
-    from a processed simulation. Calibrate on a simulation other than the one you evaluate on."""
+@dataclass(frozen=True)
+class ThresholdPick:
+    """The counting threshold with the least scene count error on a simulation."""
+
+    threshold: float
+    #: (candidate threshold, count error of the detections kept at it), every candidate tried.
+    errors: tuple[tuple[float, float], ...]
+    source: str
+
+    @property
+    def count_error(self) -> float:
+        return dict(self.errors)[self.threshold]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The sidecar entry of a model's threshold for simulated imagery."""
+        return {"threshold": self.threshold, "count_error": round(self.count_error, 4), "picked_on": self.source}
+
+
+@dataclass(frozen=True)
+class _SimulationRun:
+    """One detector's stored detections on a simulation, with the truth they are scored on."""
+
+    detector: str
+    scene_gsd: dict[str, float]
+    scenes: dict[str, Any]
+    detections: list[Detection]
+    objects: pd.DataFrame
+    #: Every stored detection scored at least this (None: a detect run did not record it).
+    floor: float | None
+    source: str
+
+
+def detection_floor(store: Store, detector: str) -> float | None:
+    """The score threshold the detect runs of ``detector`` applied to simulated scenes (the
+    highest, if they differ): its stored detections are complete above it. None when a
+    finished run did not record its thresholds (runs before 2026-12-04)."""
+    from sitewatch.detect.base import applied_threshold
+
+    applied = []
+    for run in store.list_runs("detect"):
+        if run.params.get("model") != detector or run.finished is None:
+            continue
+        value = applied_threshold(run.params.get("score_thresholds") or {}, simulated=True)
+        if value is None:
+            return None
+        applied.append(float(value))
+    return max(applied) if applied else None
+
+
+def _simulation_run(store: Store, sim_dir: str | Path, detector: str | None) -> _SimulationRun:
     from sitewatch.analytics.pipeline import choose_detector
 
     truth = read_truth(sim_dir)
@@ -290,19 +337,85 @@ def calibrate_counts(store: Store, sim_dir: str | Path, *, detector: str | None 
     detections = [d for d in detections if d.detector == chosen]
     if not detections:
         raise InputError(f"no detections by {chosen!r} on this simulation", path=sim_dir, fix="run `sitewatch detect`")
-    objects = truth.objects[truth.objects["scene_id"].astype(str).isin(scenes)]
-    outcomes = match_outcomes(objects, detections, {k: s.gsd for k, s in scenes.items()})
+    manifest = json.loads((Path(sim_dir) / "manifest.json").read_text())
+    return _SimulationRun(
+        detector=str(chosen),
+        scene_gsd={k: s.gsd for k, s in scenes.items()},
+        scenes=scenes,
+        detections=detections,
+        objects=truth.objects[truth.objects["scene_id"].astype(str).isin(scenes)],
+        floor=detection_floor(store, str(chosen)),
+        source=f"SIMULATED {Path(sim_dir).name}: seed {manifest.get('seed', '?')}, {len(scenes)} scenes",
+    )
+
+
+def pick_simulated_threshold(store: Store, sim_dir: str | Path, *, detector: str | None = None) -> ThresholdPick:
+    """The candidate counting threshold (:data:`~sitewatch.detect.evaluate.COUNT_THRESHOLDS`)
+    with the least scene count error on a processed simulation, as the real one is picked on
+    real val. The simulation must have been detected below the candidates (``--score-threshold
+    0.15``); pick on a simulation you do not evaluate on."""
+    from sitewatch.detect.evaluate import COUNT_THRESHOLDS
+
+    run = _simulation_run(store, sim_dir, detector)
+    fix = (
+        "detect the simulation again with a low threshold, e.g. `sitewatch demo DIR --seed 1001 --score-threshold 0.15`"
+    )
+    if run.floor is None:
+        raise InputError("the detect run did not record its score threshold", path=sim_dir, fix=fix)
+    grid = [t for t in COUNT_THRESHOLDS if t >= run.floor - 1e-9]
+    errors = tuple(
+        (
+            t,
+            float(
+                detection_metrics(run.objects, [d for d in run.detections if d.score >= t], run.scene_gsd)[
+                    "count_error"
+                ]
+            ),
+        )
+        for t in grid
+    )
+    if not errors:
+        raise InputError(
+            f"detections were kept at score >= {run.floor:g}, above every candidate", path=sim_dir, fix=fix
+        )
+    best = min(errors, key=lambda e: e[1])[0]
+    if best == grid[0] and best > COUNT_THRESHOLDS[0]:
+        # The error may fall further below what was kept: the pick would be an artefact of the floor.
+        raise InputError(
+            f"the count error is least at the lowest threshold detected ({best:g}); lower ones were not kept",
+            path=sim_dir,
+            fix=fix,
+        )
+    source = f"{run.source}: least scene count error of thresholds {grid[0]:g}-{grid[-1]:g}"
+    return ThresholdPick(threshold=best, errors=errors, source=source)
+
+
+def calibrate_counts(
+    store: Store, sim_dir: str | Path, *, detector: str | None = None, score_threshold: float | None = None
+) -> CountCalibration:
+    """Fit a :class:`CountCalibration` for ``detector`` (default: the one that covered most scenes)
+    from a processed simulation, on its detections scoring at least ``score_threshold``
+    (default: all of them, i.e. the threshold they were detected at). Calibrate on a
+    simulation other than the one you evaluate on."""
+    run = _simulation_run(store, sim_dir, detector)
+    detections = run.detections
+    if score_threshold is not None:
+        if run.floor is None or score_threshold < run.floor - 1e-9:
+            raise InputError(
+                f"cannot calibrate at score {score_threshold:g}: detections were kept at >= {run.floor}",
+                path=sim_dir,
+                fix=f"detect the simulation again with --score-threshold {score_threshold:g} or lower",
+            )
+        detections = [d for d in detections if d.score >= score_threshold]
+    outcomes = match_outcomes(run.objects, detections, run.scene_gsd)
     meta = pd.DataFrame(
-        [(k, s.gsd, s.off_nadir, s.sun_elevation) for k, s in scenes.items()],
+        [(k, s.gsd, s.off_nadir, s.sun_elevation) for k, s in run.scenes.items()],
         columns=["scene_id", "gsd", "off_nadir", "sun_elevation"],
     )
     outcomes = outcomes.merge(meta, on="scene_id").astype({"off_nadir": float, "sun_elevation": float})
     outcomes[["off_nadir", "sun_elevation"]] = outcomes[["off_nadir", "sun_elevation"]].fillna(
         {"off_nadir": 0.0, "sun_elevation": 90.0}
     )
-    manifest = json.loads((Path(sim_dir) / "manifest.json").read_text())
-    source = (
-        f"SIMULATED {Path(sim_dir).name}: seed {manifest.get('seed', '?')}, {len(scenes)} scenes, "
-        f"{int(outcomes['present'].sum())} visible objects"
-    )
-    return fit_count_calibration(outcomes, detector=str(chosen), source=source)
+    source = f"{run.source}, {int(outcomes['present'].sum())} visible objects"
+    fitted = fit_count_calibration(outcomes, detector=run.detector, source=source)
+    return replace(fitted, score_threshold=score_threshold if score_threshold is not None else run.floor)

@@ -31,6 +31,8 @@ class DemoOptions:
     sites: int = 2
     days: int | None = 120
     detector: str | None = None
+    #: Detection score threshold on every scene (None: the model's own per imagery domain).
+    score_threshold: float | None = None
 
 
 @dataclass
@@ -87,7 +89,7 @@ def run_demo(
             store.upsert_site(site)
         store.upsert_events(match_sites(read_events(sim_dir / "truth" / "events.csv"), sites).events)
         ingest = ingest_paths(store, [sim_dir / "scenes"], on_progress=step("ingest"))
-        detector = load_detector(options.detector)
+        detector = load_detector(options.detector, score_threshold=options.score_threshold)
         detect = detect_store(store, detector, on_progress=step("detect"))
         if detect.failed and not detect.scenes:
             # Figures over no detections at all would read as a detector that sees nothing.

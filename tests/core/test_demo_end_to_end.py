@@ -11,6 +11,11 @@ from typer.testing import CliRunner
 
 from sitewatch.cli.main import app
 from sitewatch.detect import DEFAULT_MODEL, MODELS_DIR
+from sitewatch.detect.evaluate import COUNT_THRESHOLDS
+from sitewatch.detect.onnx import OnnxDetector
+from sitewatch.evaluation import detection_metrics, read_truth
+from sitewatch.pipeline import demo_db_url
+from sitewatch.store import open_store
 
 runner = CliRunner()
 
@@ -57,6 +62,49 @@ def test_calibrate_counts_writes_only_the_matching_model(demo: Path, tmp_path: P
     refused = runner.invoke(app, ["calibrate-counts", str(demo / "sim"), "--write", str(other)])
     assert refused.exit_code == 1 and "other@1" in refused.output
     assert "count_calibration" not in json.loads(other.read_text())
+
+
+@pytest.fixture(scope="module")
+def demo_low(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same world detected with every box down to score 0.15, as a calibration run is."""
+    out = tmp_path_factory.mktemp("demo-low")
+    args = ["demo", str(out), "--sites", "1", "--days", "12", "--seed", "3", "--score-threshold", "0.15"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.slow
+def test_calibrate_counts_picks_the_threshold_for_simulated_scenes(demo_low: Path, tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    shutil.copy(MODELS_DIR / f"{DEFAULT_MODEL}.onnx", model)
+    shutil.copy(MODELS_DIR / f"{DEFAULT_MODEL}.json", model.with_suffix(".json"))
+    before = model.with_suffix(".json").read_text()
+    # Calibrated on every box down to 0.15, while the model counts simulated scenes higher: refused.
+    refused = runner.invoke(app, ["calibrate-counts", str(demo_low / "sim"), "--write", str(model)])
+    assert refused.exit_code == 1 and "--pick-threshold" in refused.output
+    assert model.with_suffix(".json").read_text() == before
+    args = ["calibrate-counts", str(demo_low / "sim"), "--pick-threshold", "--json", "--write", str(model)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    picked = out["picked"]["threshold"]
+    # The least count error over the candidates, recomputed from the demo's store and truth.
+    with open_store(demo_db_url(demo_low)) as store:
+        truth = read_truth(demo_low / "sim")
+        gsd = {s.id: s.gsd for s in store.list_scenes()}
+        dets = store.list_detections()
+    errors = {
+        t: detection_metrics(truth.objects, [d for d in dets if d.score >= t], gsd)["count_error"]
+        for t in COUNT_THRESHOLDS
+    }
+    assert errors[picked] == min(errors.values()) and out["picked"]["count_error"] == round(errors[picked], 4)
+    assert out["score_threshold"] == picked  # the yields were fitted on the detections kept at it
+    meta = json.loads(model.with_suffix(".json").read_text())
+    assert meta["score_thresholds"]["simulated"]["threshold"] == picked and "seed 3" in out["picked"]["picked_on"]
+    detector = OnnxDetector.load(model)
+    assert detector.for_domain("simulated").score_threshold == picked
+    assert detector.score_threshold == meta["score_threshold"]  # real scenes keep the real-val threshold
 
 
 def test_demo_stops_when_detection_fails_on_every_scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

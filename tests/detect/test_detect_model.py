@@ -12,6 +12,7 @@ import pytest
 
 from sitewatch.detect import DEFAULT_MODEL, MODELS_DIR, calibration_for, load_detector
 from sitewatch.detect.onnx import OnnxDetector, default_threads
+from sitewatch.errors import ModelError
 from sitewatch.model import CLASSES
 
 
@@ -39,7 +40,35 @@ def test_committed_models_are_small_with_opset_17_a_card_and_a_calibration(path:
         assert "synthetic data only, not validated on real imagery" in card
     name = f"{meta['name']}@{meta['version']}"
     assert meta["name"] == path.stem and load_detector(path.stem).name == name  # loadable by its name
-    assert calibration_for(name) is not None  # analyze corrects its counts
+    calibration = calibration_for(name)
+    assert calibration is not None  # analyze corrects its counts
+    # Its yields were measured on detections kept at the threshold simulated scenes are counted at.
+    simulated = load_detector(path.stem).for_domain("simulated")  # type: ignore[attr-defined]
+    assert calibration.score_threshold == simulated.score_threshold
+
+
+def test_each_imagery_domain_counts_at_its_own_threshold(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    model.write_bytes((MODELS_DIR / f"{DEFAULT_MODEL}.onnx").read_bytes())
+    meta = json.loads((MODELS_DIR / f"{DEFAULT_MODEL}.json").read_text())
+    meta |= {"score_threshold": 0.4, "score_thresholds": {"simulated": {"threshold": 0.3, "picked_on": "test"}}}
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    det = OnnxDetector.load(model)
+    assert det.score_threshold == 0.4 and det.for_domain("real") is det
+    sim = det.for_domain("simulated")
+    assert sim.score_threshold == 0.3 and sim.session is det.session and sim.name == det.name
+    # An explicit threshold holds on every domain (a low one feeds calibrate-counts --pick-threshold).
+    low = OnnxDetector.load(model, score_threshold=0.15)
+    assert low.for_domain("simulated").score_threshold == low.for_domain("real").score_threshold == 0.15
+    meta["score_thresholds"] = {"simulated": 0.3}  # not {"threshold": ...}
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="invalid model metadata"):
+        OnnxDetector.load(model)
+
+
+def test_the_classical_stand_in_refuses_a_score_threshold() -> None:
+    with pytest.raises(ModelError, match="no score threshold"):
+        load_detector("simple", score_threshold=0.2)
 
 
 def test_inference_threads_follow_omp_num_threads(monkeypatch) -> None:

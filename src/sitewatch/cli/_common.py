@@ -39,6 +39,17 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+ScoreThresholdOption = Annotated[
+    float | None,
+    typer.Option(
+        "--score-threshold",
+        min=0.0,
+        max=1.0,
+        help="Keep detections scoring at least this, on every scene (default: the model's counting "
+        "threshold for real or simulated imagery). Low values feed `calibrate-counts --pick-threshold`.",
+        show_default=False,
+    ),
+]
 
 
 def progress() -> Progress:

@@ -1,11 +1,12 @@
-"""``sitewatch calibrate-counts``: fit a detector's count calibration on a processed simulation."""
+"""``sitewatch calibrate-counts``: fit a detector's count calibration on a processed simulation,
+and optionally pick its counting threshold for simulated imagery there."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,28 +27,54 @@ def calibrate_counts(
         Path | None,
         typer.Option("--write", help="Store the calibration in this model's .json sidecar (same name@version only)."),
     ] = None,
+    pick_threshold: Annotated[
+        bool,
+        typer.Option(
+            "--pick-threshold",
+            help="Also pick the model's counting threshold for simulated imagery: the candidate with the "
+            "least scene count error here (detect the simulation with --score-threshold 0.15 first).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Fit how many detections a visible object yields, per class and by imaging conditions.
 
     `analyze` then corrects counts from that detector with it. Calibrate on a simulation you
-    do not evaluate on (e.g. `sitewatch demo out/calib --seed 1001`), then check the counts
-    with `sitewatch evaluate` on another seed.
+    do not evaluate on (e.g. `sitewatch demo out/calib --seed 1001 --score-threshold 0.15`,
+    then `--pick-threshold`), then check the counts with `sitewatch evaluate` on another seed.
     """
     from sitewatch.detect import CALIBRATION_KEY
+    from sitewatch.detect.base import applied_threshold
+    from sitewatch.detect.onnx import DOMAIN_THRESHOLDS_KEY, counting_thresholds
     from sitewatch.evaluation import calibrate_counts as fit
+    from sitewatch.evaluation import pick_simulated_threshold
     from sitewatch.pipeline import demo_db_url
 
     if db is None and (sim_dir.parent / "sitewatch.db").is_file():
         db = demo_db_url(sim_dir.parent)
     with user_errors(), open_store(db) as store:
-        calibration = fit(store, sim_dir, detector=detector)
+        pick = pick_simulated_threshold(store, sim_dir, detector=detector) if pick_threshold else None
+        calibration = fit(store, sim_dir, detector=detector, score_threshold=pick.threshold if pick else None)
     result = calibration.as_dict()
     if write is not None:
-        _write_sidecar(write.with_suffix(".json"), CALIBRATION_KEY, result, calibration.detector)
+        path = write.with_suffix(".json")
+        meta = _read_sidecar(path, calibration.detector)
+        if pick is not None:
+            meta[DOMAIN_THRESHOLDS_KEY] = {**meta.get(DOMAIN_THRESHOLDS_KEY, {}), "simulated": pick.as_dict()}
+        elif (used := applied_threshold(counting_thresholds(meta), simulated=True)) != calibration.score_threshold:
+            fail(
+                f"{path}: the model counts simulated scenes at score {used}, the calibration run kept "
+                f"{calibration.score_threshold} — fix: pass --pick-threshold, or detect the simulation "
+                "at the model's own thresholds (no --score-threshold)"
+            )
+        meta[CALIBRATION_KEY] = result
+        _write_sidecar(path, meta)
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(json.dumps(result | ({"picked": pick.as_dict()} if pick else {}), indent=2))
         return
+    if pick is not None:
+        errors = ", ".join(f"{t:g}: {e:.1%}" for t, e in pick.errors)
+        console.print(f"[bold]threshold for simulated scenes: {pick.threshold:g}[/bold] (scene count error {errors})")
     console.print(f"[bold]count calibration of {calibration.detector}[/bold] ({calibration.source})")
     console.print("curve: " + ", ".join(f"{k} {v:.3g}" for k, v in calibration.curve.as_dict().items()))
     console.print("yield per class: " + (", ".join(f"{c} {v:.3g}" for c, v in calibration.class_yield) or "none"))
@@ -58,8 +85,8 @@ def calibrate_counts(
         console.print(f"written to {write.with_suffix('.json')}")
 
 
-def _write_sidecar(path: Path, key: str, value: dict[str, object], detector: str) -> None:
-    """Set ``key`` in a model sidecar atomically, refusing a model other than the calibrated one."""
+def _read_sidecar(path: Path, detector: str) -> dict[str, Any]:
+    """A model's sidecar, refusing a model other than the calibrated one."""
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -67,7 +94,11 @@ def _write_sidecar(path: Path, key: str, value: dict[str, object], detector: str
     name = f"{meta.get('name')}@{meta.get('version', '0')}"
     if name != detector:
         fail(f"{path}: this model is {name}, the calibration is for {detector} — fix: pass --detector {name}")
-    meta[key] = value
+    return dict(meta)
+
+
+def _write_sidecar(path: Path, meta: dict[str, Any]) -> None:
+    """Replace a model sidecar atomically."""
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, indent=1) + "\n")
     os.replace(tmp, path)  # atomic: a crash leaves the old sidecar, never half a file

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sitewatch.cli._common import console, progress, user_errors
+from sitewatch.cli._common import ScoreThresholdOption, console, progress, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +20,7 @@ def demo(
     sites: Annotated[int, typer.Option(help="Number of simulated sites.")] = 2,
     days: Annotated[int, typer.Option(help="Days simulated (the default keeps the demo under 10 minutes).")] = 120,
     model: Annotated[str | None, typer.Option(help="Detector: model path, 'simple', or the bundled default.")] = None,
+    score_threshold: ScoreThresholdOption = None,
 ) -> None:
     """Simulate sites and scenes, then ingest, detect, analyze and report, all into OUT.
 
@@ -40,7 +41,8 @@ def demo(
                 tasks[step] = bar.add_task(step, total=total or None)
             bar.update(tasks[step], completed=done, total=total or None, description=f"{step} {label}"[:60])
 
-        result = run_demo(out, DemoOptions(seed=seed, sites=sites, days=days, detector=model), on_progress=on_progress)
+        options = DemoOptions(seed=seed, sites=sites, days=days, detector=model, score_threshold=score_threshold)
+        result = run_demo(out, options, on_progress=on_progress)
 
     ev = result.evaluation
     table = Table(title="SIMULATED demo: pipeline vs ground truth")

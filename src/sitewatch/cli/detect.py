@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sitewatch.cli._common import DbOption, console, err_console, fail, open_store, progress, user_errors
+from sitewatch.cli._common import (
+    DbOption,
+    ScoreThresholdOption,
+    console,
+    err_console,
+    fail,
+    open_store,
+    progress,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from sitewatch.detect.base import Detector
@@ -41,12 +50,13 @@ def detect(
     overlap: Annotated[int | None, typer.Option("--overlap", help="Tile overlap in px at the model GSD.")] = None,
     bands: Annotated[str | None, typer.Option("--bands", help="R,G,B band numbers, e.g. 5,3,2.")] = None,
     gsd: Annotated[float | None, typer.Option("--gsd", help="Image GSD (m/px) when the file has none.")] = None,
+    score_threshold: ScoreThresholdOption = None,
 ) -> None:
     """Detect vehicles: on stored scenes (default) or on IMAGE_OR_DIR into --out."""
     from sitewatch.detect import load_detector
 
     with user_errors():
-        detector = load_detector(model)
+        detector = load_detector(model, score_threshold=score_threshold)
         if image is None:
             _detect_store(db, detector, site, rerun)
             return
@@ -101,8 +111,10 @@ def _images(path: Path) -> list[Path]:
 
 def _detect_files(path: Path, out: Path, fmt: str, detector: Detector, **options: Any) -> None:
     from sitewatch.detect import outputs
+    from sitewatch.detect.base import for_imagery
     from sitewatch.detect.slicing import detect_image, detect_raster
     from sitewatch.errors import SitewatchError
+    from sitewatch.imagery.metadata import read_metadata
     from sitewatch.imagery.raster import open_raster
 
     files = _images(path)
@@ -116,8 +128,12 @@ def _detect_files(path: Path, out: Path, fmt: str, detector: Detector, **options
                 with open_raster(f, require_georef=False) as ds:
                     georef = ds.crs is not None and not ds.transform.is_identity
                     info = outputs.ImageResult.describe(f, ds)
+                    try:  # a simulated scene (its sidecar says so) counts at the model's simulated threshold
+                        simulated = georef and read_metadata(f, ds).simulated
+                    except SitewatchError:
+                        simulated = False  # no usable metadata: real imagery
                 if georef:
-                    dets = detect_raster(f, detector, **options)
+                    dets = detect_raster(f, for_imagery(detector, simulated=simulated), **options)
                     results.append(info.with_detections(dets))
                 else:
                     assumed = options["gsd"] is None

@@ -82,6 +82,9 @@ class CountCalibration:
     #: ``sun_elevation``: the rate is held at the edge beyond them (empty: no limits, as in
     #: calibrations written before these were recorded).
     fitted_range: tuple[tuple[str, float, float], ...] = ()
+    #: The detection score threshold the yields were measured at (None: not recorded): a
+    #: yield holds only for detections kept at that threshold.
+    score_threshold: float | None = None
 
     def rate(self, cls: str, gsd: float, off_nadir: float | None = None, sun_elevation: float | None = None) -> float:
         """Expected detections per visible object of ``cls`` on such a scene: the curve times the class
@@ -113,6 +116,7 @@ class CountCalibration:
             "class_yield": dict(self.class_yield),
             "source": self.source,
             "fitted_range": {name: [lo, hi] for name, lo, hi in self.fitted_range},
+            "score_threshold": self.score_threshold,
         }
 
     @classmethod
@@ -124,6 +128,7 @@ class CountCalibration:
             ranges = tuple(
                 (str(name), float(lo), float(hi)) for name, (lo, hi) in dict(data.get("fitted_range", {})).items()
             )
+            threshold = None if data.get("score_threshold") is None else float(data["score_threshold"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(
                 f"malformed count calibration ({exc})", fix="re-run `sitewatch calibrate-counts` to write it"
@@ -138,6 +143,7 @@ class CountCalibration:
             detector=str(data.get("detector", "")),
             source=str(data.get("source", "")),
             fitted_range=ranges,
+            score_threshold=threshold,
         )
 
 

@@ -38,13 +38,19 @@ def load_detector(spec: str | None = None, *, score_threshold: float | None = No
     """A detector by spec: ``None``/``"default"`` (committed model), ``"simple"``, a model
     name in ``detect/models`` or a path to an ``.onnx`` file (with its ``.json`` beside it).
 
-    ``score_threshold`` overrides the model's counting threshold (evaluation uses a low one).
+    ``score_threshold`` overrides the model's counting thresholds, for every imagery domain
+    (evaluation and ``calibrate-counts --pick-threshold`` use a low one).
     ``ranking`` keeps every class a model scores for one box, not only the best (COCO mAP
     ranks those hypotheses, as YOLO-style validation does); never use it for counting.
     """
     if spec == "simple":
         from sitewatch.detect.simple import SimpleDetector
 
+        if score_threshold is not None:
+            raise ModelError(
+                "the classical stand-in has no score threshold",
+                fix="drop the score threshold, or give an ONNX model",
+            )
         return SimpleDetector()
     from sitewatch.detect.onnx import OnnxDetector
 

@@ -7,8 +7,8 @@ boxes. Slicing, resampling, georeferencing and de-duplication across tiles live 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -29,3 +29,21 @@ class Detector(Protocol):
     def detect_batch(self, tiles: Sequence[np.ndarray]) -> list[list[PixelBox]]:
         """Boxes per tile, in that tile's pixel coordinates."""
         ...
+
+
+def for_imagery(detector: Detector, *, simulated: bool) -> Detector:
+    """``detector`` set to count on real or simulated imagery, if it has a threshold per domain."""
+    pick = getattr(detector, "for_domain", None)
+    return cast(Detector, pick("simulated" if simulated else "real")) if callable(pick) else detector
+
+
+def applied_threshold(thresholds: Mapping[str, float], *, simulated: bool) -> float | None:
+    """The threshold of :func:`thresholds` (or a sidecar's) that a real or simulated scene is counted at."""
+    return thresholds.get("simulated", thresholds.get("real")) if simulated else thresholds.get("real")
+
+
+def thresholds(detector: Detector) -> dict[str, float]:
+    """The counting thresholds of ``detector`` per imagery domain (empty if it has none), for provenance."""
+    real = getattr(detector, "score_threshold", None)
+    found = {} if real is None else {"real": float(real)}
+    return found | {k: float(v) for k, v in getattr(detector, "domain_thresholds", {}).items()}

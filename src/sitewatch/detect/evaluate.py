@@ -22,6 +22,10 @@ from sitewatch.errors import InputError
 #: Detections per image considered by COCOeval (dense car parks exceed the default 100).
 MAX_DETS = (1, 100, 1000)
 
+#: Candidate counting thresholds: a model counts at the one with the least count error on
+#: held-out labelled data (real val at export, a simulation in ``calibrate-counts``).
+COUNT_THRESHOLDS = tuple(round(0.15 + 0.05 * i, 2) for i in range(12))
+
 
 def coco_metrics(
     gt: dict[str, Any],

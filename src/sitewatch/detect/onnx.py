@@ -2,14 +2,19 @@
 
 A model is ``<name>.onnx`` plus ``<name>.json`` metadata (classes, working GSD, tile size,
 score threshold) written by :mod:`sitewatch.detect.train.export`.
+
+The counting threshold is picked where labelled data of the imagery lets it be: real
+validation images for real scenes (``score_threshold``), a held-out simulation for simulated
+scenes (``score_thresholds``, set by ``sitewatch calibrate-counts --pick-threshold``), as the
+simulator's vehicles score differently from real ones.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,10 @@ import numpy as np
 from sitewatch.detect.boxes import SAME_OBJECT_IOU, decode_centernet
 from sitewatch.errors import ModelError
 from sitewatch.model import CLASSES, PixelBox
+
+#: Sidecar key of the counting thresholds per imagery domain other than real:
+#: ``{"simulated": {"threshold": 0.34, "picked_on": "..."}}``.
+DOMAIN_THRESHOLDS_KEY = "score_thresholds"
 
 #: Tile sides must be multiples of this (backbone stride 16, heads aligned at 32).
 SIZE_MULTIPLE = 32
@@ -45,6 +54,18 @@ class OnnxDetector:
     batch_workers: int = 1
     #: Boxes of any classes overlapping this much are one object (None: keep every class's box).
     same_object_iou: float | None = SAME_OBJECT_IOU
+    #: Counting thresholds for other imagery domains ("simulated"), each picked on held-out
+    #: labelled data of that domain; ``score_threshold`` is the one for real imagery.
+    domain_thresholds: Mapping[str, float] = field(default_factory=dict)
+
+    def for_domain(self, domain: str) -> OnnxDetector:
+        """This detector counting at its threshold for ``domain`` ("real" or "simulated").
+
+        The same session and name: the threshold is part of the model's version, recorded
+        with each detection run.
+        """
+        threshold = self.domain_thresholds.get(domain)
+        return self if threshold is None else replace(self, score_threshold=threshold, domain_thresholds={})
 
     @classmethod
     def load(
@@ -55,7 +76,10 @@ class OnnxDetector:
         threads: int | None = None,
         same_object_iou: float | None = SAME_OBJECT_IOU,
     ) -> OnnxDetector:
-        """Load ``path`` (.onnx) and the ``.json`` metadata beside it."""
+        """Load ``path`` (.onnx) and the ``.json`` metadata beside it.
+
+        ``score_threshold`` overrides the model's thresholds for every imagery domain.
+        """
         import onnxruntime as ort
 
         path = Path(path)
@@ -66,7 +90,8 @@ class OnnxDetector:
             meta = json.loads(meta_path.read_text())
             classes = tuple(meta["classes"])
             gsd = float(meta["gsd"])
-        except (OSError, ValueError, KeyError) as exc:
+            domains = counting_thresholds(meta)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelError(
                 f"missing or invalid model metadata {meta_path.name} ({exc})",
                 path=meta_path,
@@ -86,12 +111,15 @@ class OnnxDetector:
             session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load ONNX model ({exc})", path=path, fix="re-export or re-download it") from exc
+        real = domains.pop("real")
+        if score_threshold is not None:  # one threshold everywhere
+            real, domains = score_threshold, {}
         return cls(
             name=f"{meta['name']}@{meta.get('version', '0')}",
             classes=classes,
             gsd=gsd,
             tile_size=int(meta.get("tile_size", 512)),
-            score_threshold=float(score_threshold if score_threshold is not None else meta.get("score_threshold", 0.3)),
+            score_threshold=real,
             stride=int(meta.get("stride", 4)),
             gsd_range=tuple(meta.get("gsd_range", (gsd, gsd))),  # type: ignore[arg-type]
             synthetic_only_classes=tuple(meta.get("synthetic_only_classes", ())),
@@ -100,6 +128,7 @@ class OnnxDetector:
             session=session,
             batch_workers=threads or default_threads(),
             same_object_iou=same_object_iou,
+            domain_thresholds=domains,
         )
 
     def detect_batch(self, tiles: Sequence[np.ndarray]) -> list[list[PixelBox]]:
@@ -119,6 +148,13 @@ class OnnxDetector:
             )
             out.append(found.to_pixel_boxes(self.classes))
         return out
+
+
+def counting_thresholds(meta: Mapping[str, Any]) -> dict[str, float]:
+    """A model's counting threshold per imagery domain, from its sidecar: ``real`` and those
+    picked for other domains."""
+    found = {"real": float(meta.get("score_threshold", 0.3))}
+    return found | {str(k): float(v["threshold"]) for k, v in meta.get(DOMAIN_THRESHOLDS_KEY, {}).items()}
 
 
 def default_threads() -> int:

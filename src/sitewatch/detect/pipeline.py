@@ -3,7 +3,8 @@
 Each scene's detections are replaced in one transaction, so a killed run resumes where it
 stopped (scenes already done by this detector are skipped unless ``rerun``). A scene that
 cannot be read is reported and skipped; one that is all cloud or nodata over the sites is
-recorded with no detections and reported, never silently counted as empty.
+recorded with no detections and reported, never silently counted as empty. A simulated
+scene is counted at the detector's threshold for simulated imagery (:mod:`.onnx`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import shapely
 
-from sitewatch.detect.base import Detector
+from sitewatch.detect.base import Detector, for_imagery, thresholds
 from sitewatch.detect.slicing import ProgressFn, detect_raster
 from sitewatch.errors import NoValidPixelsError, SitewatchError
 from sitewatch.model import Detection, Scene, Site
@@ -91,7 +92,12 @@ def detect_store(
         "detect",
         _now(),
         None,
-        {"model": detector.name, "sites": [s.id for s in sites], "rerun": rerun},
+        {
+            "model": detector.name,
+            "score_thresholds": thresholds(detector),
+            "sites": [s.id for s in sites],
+            "rerun": rerun,
+        },
     )
     store.record_run(run)
     todo = sorted(scenes.values(), key=lambda item: (item[0].acquired, item[0].id))
@@ -102,7 +108,7 @@ def detect_store(
             report.skipped.append((scene.id, f"already detected by {detector.name} (use rerun to redo)"))
             continue
         try:
-            dets = detect_scene(scene, scene_sites, detector)
+            dets = detect_scene(scene, scene_sites, for_imagery(detector, simulated=scene.simulated))
         except NoValidPixelsError as exc:
             # Recorded as done with nothing seen; counts use the scene's valid area, so this
             # becomes "not observed", not "zero vehicles".

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from sitewatch.detect.boxes import Boxes, decode_centernet
-from sitewatch.detect.evaluate import coco_metrics, image_counts, to_results
+from sitewatch.detect.evaluate import COUNT_THRESHOLDS, coco_metrics, image_counts, to_results
 from sitewatch.detect.train.config import SourceConfig, TrainConfig
 from sitewatch.detect.train.data import (
     STRIDE,
@@ -189,9 +189,8 @@ def pick_count_threshold(
     ``image_ids``: the images to count on. Images with sparse labels must be left out: their
     unboxed objects would make every true detection look like an overcount.
     """
-    grid = np.round(np.arange(0.15, 0.71, 0.05), 2)
-    errors = [np.abs(np.subtract(*image_counts(gt, results, float(t), cat_ids, image_ids))).sum() for t in grid]
-    return float(grid[int(np.argmin(errors))])
+    errors = [np.abs(np.subtract(*image_counts(gt, results, t, cat_ids, image_ids))).sum() for t in COUNT_THRESHOLDS]
+    return COUNT_THRESHOLDS[int(np.argmin(errors))]
 
 
 def _fit(
