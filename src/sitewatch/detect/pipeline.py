@@ -51,8 +51,9 @@ def assign_zones(detections: Sequence[Detection], site: Site) -> list[Detection]
 
 
 def detect_scene(scene: Scene, sites: Sequence[Site], detector: Detector, **slicing: object) -> list[Detection]:
-    """Detections of ``scene`` inside each site's AOI; raises :class:`NoValidPixelsError` if
-    no site shows a valid pixel."""
+    """Detections of ``scene`` inside each site's AOI, kept at ``detector``'s threshold for the
+    scene's imagery domain; raises :class:`NoValidPixelsError` if no site shows a valid pixel."""
+    detector = for_imagery(detector, simulated=scene.simulated)
     found: list[Detection] = []
     empty: list[str] = []
     for site in sites:
@@ -108,7 +109,7 @@ def detect_store(
             report.skipped.append((scene.id, f"already detected by {detector.name} (use rerun to redo)"))
             continue
         try:
-            dets = detect_scene(scene, scene_sites, for_imagery(detector, simulated=scene.simulated))
+            dets = detect_scene(scene, scene_sites, detector)
         except NoValidPixelsError as exc:
             # Recorded as done with nothing seen; counts use the scene's valid area, so this
             # becomes "not observed", not "zero vehicles".
