@@ -114,14 +114,15 @@ def test_the_exported_graph_scores_every_cell() -> None:
     np.testing.assert_allclose(heat.numpy(), torch.sigmoid(logits).numpy(), atol=1e-6)
 
 
-def test_the_bundled_model_loads_back_into_its_network() -> None:
-    """``init: default``: the bundled model (3x3 filter in its graph) still loads and checks."""
+@pytest.mark.parametrize("name", ["swdet-v1", "swdet-v1-wide"])
+def test_the_bundled_models_load_back_into_their_networks(name: str) -> None:
+    """``init: NAME``: each bundled model (swdet-v1 has a 3x3 filter in its graph) loads and checks."""
     pytest.importorskip("torch")
     from sitewatch.detect import model_path
     from sitewatch.detect.train.export import load_onnx_weights
     from sitewatch.detect.train.net import CenterNetLite
 
-    path = model_path()
+    path = model_path(name)
     meta = json.loads(path.with_suffix(".json").read_text())
     widths = tuple(meta["training"]["config"]["widths"])
     load_onnx_weights(CenterNetLite(len(meta["classes"]), widths), path, tuple(meta["classes"]))
@@ -156,6 +157,11 @@ def test_init_default_is_the_committed_model(tmp_path: Path) -> None:
     good.write_text("name: x\ninit: default\ntrain: [{kind: coco, annotations: a.json}]\n")
     init = load_config(good).init
     assert init == model_path("default") and init is not None and init.is_file()
+    good.write_text("name: x\ninit: swdet-v1\ntrain: [{kind: coco, annotations: a.json}]\n")
+    assert load_config(good).init == model_path("swdet-v1")  # any bundled model, by name
+    good.write_text("name: x\ninit: swdet-v0\ntrain: [{kind: coco, annotations: a.json}]\n")
+    with pytest.raises(InputError, match=r"tune.yaml: init 'swdet-v0': no model named .*available: .*swdet-v1"):
+        load_config(good)
 
 
 def test_repository_configs_load() -> None:

@@ -15,7 +15,7 @@ import yaml
 
 from sitewatch.config import shared_dir
 from sitewatch.detect import model_path
-from sitewatch.errors import InputError
+from sitewatch.errors import InputError, ModelError
 from sitewatch.model import CLASSES
 
 SOURCE_KINDS = ("coco", "simulator")
@@ -185,13 +185,16 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     raw["out_dir"] = _resolve(str(raw.get("out_dir", "runs/detector")), base)
     if raw.get("init") is not None:
         init = str(raw["init"])
-        raw["init"] = model_path(init) if init == "default" else _resolve(init, base)
-        if raw["init"].suffix not in (".pt", ".onnx"):
-            raise InputError(
-                f"init {init!r} is neither a checkpoint nor a model",
-                path=path,
-                fix="give a .pt checkpoint of `sitewatch train`, an exported .onnx model, or 'default'",
-            )
+        fix = "give a .pt checkpoint of `sitewatch train`, an exported .onnx model, or a bundled model's name"
+        if Path(init).suffix in (".pt", ".onnx"):
+            raw["init"] = _resolve(init, base)
+        elif "/" in init or "." in Path(init).name:
+            raise InputError(f"init {init!r} is neither a checkpoint nor a model", path=path, fix=fix)
+        else:  # "default" or a bundled model's name
+            try:
+                raw["init"] = model_path(init)
+            except ModelError as exc:
+                raise InputError(f"init {init!r}: {exc.problem}", path=path, fix=fix) from exc
     if raw.get("export_dir") is not None:
         raw["export_dir"] = _resolve(str(raw["export_dir"]), base)
     return TrainConfig(**raw)
