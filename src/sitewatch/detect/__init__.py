@@ -19,7 +19,7 @@ from sitewatch.detect.boxes import SAME_OBJECT_IOU
 from sitewatch.errors import ModelError
 
 #: The committed model, in ``sitewatch/detect/models/``.
-DEFAULT_MODEL = "swdet-v1"
+DEFAULT_MODEL = "swdet-v1-wide"
 MODELS_DIR = Path(__file__).parent / "models"
 
 __all__ = [
