@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,37 @@ def test_detect_geotiff_to_geoparquet_in_scene_crs(geotiff: Path, tmp_path: Path
     assert frame.crs.to_epsg() == 32652 and len(frame) == len(CARS)
     xs = sorted(frame.geometry.bounds.minx - 350_000.0)
     assert xs[0] == pytest.approx(20.0, abs=0.6)
+
+
+def test_detect_files_keep_boxes_at_the_threshold_of_their_imagery_domain(tmp_path: Path, scene: Any) -> None:
+    """A file whose metadata says SIMULATED is kept at the model's simulated threshold; the
+    files say which threshold each image's boxes were kept at."""
+    from sitewatch.detect import model_path
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(model_path().read_bytes())
+    meta = json.loads(model_path().with_suffix(".json").read_text())
+    meta |= {"score_threshold": 0.6, "score_thresholds": {"simulated": {"threshold": 0.2, "picked_on": "test"}}}
+    model.with_suffix(".json").write_text(json.dumps(meta))
+    images = tmp_path / "images"
+    images.mkdir()
+    for name, simulated in (("real", False), ("sim", True)):
+        scene(images / f"{name}.tif", CARS, size=(600, 500), gsd=0.3)
+        (images / f"{name}.json").write_text(json.dumps({"acquired": "2024-03-01T02:00:00Z", "simulated": simulated}))
+    for extra, expected in (([], {"real.tif": 0.6, "sim.tif": 0.2}), (["--score-threshold", "0.3"], None)):
+        out = tmp_path / "d.json"
+        res = CliRunner().invoke(
+            app, ["detect", str(images), "-o", str(out), "-f", "coco", "--model", str(model), *extra]
+        )
+        assert res.exit_code == 0, res.output
+        coco = json.loads(out.read_text())
+        kept = {Path(i["file_name"]).name: i["score_threshold"] for i in coco["images"]}
+        assert kept == (expected or {"real.tif": 0.3, "sim.tif": 0.3})
+        by_id = {i["id"]: i["score_threshold"] for i in coco["images"]}
+        assert all(a["score"] >= by_id[a["image_id"]] for a in coco["annotations"])
+        found = Counter(Path(coco["images"][a["image_id"] - 1]["file_name"]).name for a in coco["annotations"])
+        if expected:  # the same cars: the simulated image's lower threshold keeps more of them
+            assert found["sim.tif"] > found["real.tif"]
 
 
 def test_plain_png_gives_pixel_coordinates_with_a_warning(tmp_path: Path) -> None:

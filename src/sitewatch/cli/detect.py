@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -132,8 +133,10 @@ def _detect_files(path: Path, out: Path, fmt: str, detector: Detector, **options
                         simulated = georef and read_metadata(f, ds).simulated
                     except SitewatchError:
                         simulated = False  # no usable metadata: real imagery
+                chosen = for_imagery(detector, simulated=simulated)
+                info = replace(info, score_threshold=getattr(chosen, "score_threshold", None))
                 if georef:
-                    dets = detect_raster(f, for_imagery(detector, simulated=simulated), **options)
+                    dets = detect_raster(f, chosen, **options)
                     results.append(info.with_detections(dets))
                 else:
                     assumed = options["gsd"] is None
@@ -143,7 +146,7 @@ def _detect_files(path: Path, out: Path, fmt: str, detector: Detector, **options
                         highlight=False,
                         soft_wrap=True,
                     )
-                    results.append(info.with_boxes(detect_image(f, detector, **options)))
+                    results.append(info.with_boxes(detect_image(f, chosen, **options)))
             except SitewatchError as exc:
                 failed += 1
                 err_console.print(f"[red]skipped[/red] {exc}", highlight=False, soft_wrap=True)

@@ -36,6 +36,8 @@ class ImageResult:
     boxes: tuple[PixelBox, ...] = ()
     #: Ground polygons (EPSG:4326), one per box; None for plain images.
     geometries: tuple[BaseGeometry, ...] | None = None
+    #: The score threshold the boxes were kept at (the model's for the image's imagery domain).
+    score_threshold: float | None = None
 
     @classmethod
     def describe(cls, path: Path, ds: DatasetReader) -> ImageResult:
@@ -83,7 +85,7 @@ def _properties(r: ImageResult, b: PixelBox, detector: Detector) -> dict[str, An
         "x1": b.x1,
         "y1": b.y1,
         "detector": detector.name,
-    }
+    } | ({} if r.score_threshold is None else {"score_threshold": r.score_threshold})
 
 
 def write_geojson(results: Sequence[ImageResult], out: Path, detector: Detector) -> None:
@@ -124,7 +126,8 @@ def write_coco(results: Sequence[ImageResult], out: Path, detector: Detector) ->
     images: list[dict[str, Any]] = []
     anns: list[dict[str, Any]] = []
     for i, r in enumerate(results, start=1):
-        images.append({"id": i, "file_name": str(r.path), "width": r.width, "height": r.height})
+        image = {"id": i, "file_name": str(r.path), "width": r.width, "height": r.height}
+        images.append(image | ({} if r.score_threshold is None else {"score_threshold": r.score_threshold}))
         for b in r.boxes:
             w, h = b.x1 - b.x0, b.y1 - b.y0
             anns.append(
