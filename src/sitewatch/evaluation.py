@@ -304,6 +304,11 @@ class _SimulationRun:
     floor: float | None
     source: str
 
+    def count_error(self, threshold: float) -> float:
+        """The scene count error of the detections scoring at least ``threshold``."""
+        kept = [d for d in self.detections if d.score >= threshold]
+        return float(detection_metrics(self.objects, kept, self.scene_gsd)["count_error"])
+
 
 def detection_floor(store: Store, detector: str) -> float | None:
     """The score threshold the detect runs of ``detector`` applied to simulated scenes (the
@@ -363,17 +368,7 @@ def pick_simulated_threshold(store: Store, sim_dir: str | Path, *, detector: str
     if run.floor is None:
         raise InputError("the detect run did not record its score threshold", path=sim_dir, fix=fix)
     grid = [t for t in COUNT_THRESHOLDS if t >= run.floor - 1e-9]
-    errors = tuple(
-        (
-            t,
-            float(
-                detection_metrics(run.objects, [d for d in run.detections if d.score >= t], run.scene_gsd)[
-                    "count_error"
-                ]
-            ),
-        )
-        for t in grid
-    )
+    errors = tuple((t, run.count_error(t)) for t in grid)
     if not errors:
         raise InputError(
             f"detections were kept at score >= {run.floor:g}, above every candidate", path=sim_dir, fix=fix

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -13,9 +15,11 @@ from sitewatch.cli.main import app
 from sitewatch.detect import DEFAULT_MODEL, MODELS_DIR
 from sitewatch.detect.evaluate import COUNT_THRESHOLDS
 from sitewatch.detect.onnx import OnnxDetector
-from sitewatch.evaluation import detection_metrics, read_truth
+from sitewatch.errors import InputError
+from sitewatch.evaluation import calibrate_counts, detection_metrics, pick_simulated_threshold, read_truth
 from sitewatch.pipeline import demo_db_url
 from sitewatch.store import open_store
+from sitewatch.store.base import RunRecord
 
 runner = CliRunner()
 
@@ -105,6 +109,36 @@ def test_calibrate_counts_picks_the_threshold_for_simulated_scenes(demo_low: Pat
     detector = OnnxDetector.load(model)
     assert detector.for_domain("simulated").score_threshold == picked
     assert detector.score_threshold == meta["score_threshold"]  # real scenes keep the real-val threshold
+
+
+class _RunsAs:
+    """The demo's store, its detect runs replaced by one that recorded ``params``."""
+
+    def __init__(self, store: Any, params: dict[str, Any]) -> None:
+        self.store, self.params = store, params
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def list_runs(self, kind: str | None = None) -> list[RunRecord]:
+        now = dt.datetime.now(dt.UTC)
+        return [RunRecord("detect-x", "detect", now, now, self.params)]
+
+
+@pytest.mark.slow
+def test_the_pick_refuses_a_floor_it_cannot_see_below(demo_low: Path) -> None:
+    with open_store(demo_db_url(demo_low)) as store:
+        model = store.list_detections()[0].detector
+        # Kept only from 0.5 up: the error is least at 0.5, and may fall further below it.
+        high = _RunsAs(store, {"model": model, "score_thresholds": {"real": 0.5}})
+        with pytest.raises(InputError, match="least at the lowest threshold detected"):
+            pick_simulated_threshold(high, demo_low / "sim")
+        with pytest.raises(InputError, match=r"detections were kept at >= 0.5"):
+            calibrate_counts(high, demo_low / "sim", score_threshold=0.3)
+        unknown = _RunsAs(store, {"model": model})  # a run from before thresholds were recorded
+        with pytest.raises(InputError, match="did not record its score threshold"):
+            pick_simulated_threshold(unknown, demo_low / "sim")
+        assert calibrate_counts(unknown, demo_low / "sim").score_threshold is None
 
 
 def test_demo_stops_when_detection_fails_on_every_scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -61,6 +61,11 @@ def calibrate_counts(
         meta = _read_sidecar(path, calibration.detector)
         if pick is not None:
             meta[DOMAIN_THRESHOLDS_KEY] = {**meta.get(DOMAIN_THRESHOLDS_KEY, {}), "simulated": pick.as_dict()}
+        elif calibration.score_threshold is None:
+            fail(
+                f"{path}: the detect run on this simulation did not record its score threshold, so the "
+                "calibration cannot be matched to the model's — fix: detect it again (`sitewatch detect --rerun`)"
+            )
         elif (used := applied_threshold(counting_thresholds(meta), simulated=True)) != calibration.score_threshold:
             fail(
                 f"{path}: the model counts simulated scenes at score {used}, the calibration run kept "
