@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -310,15 +310,18 @@ class _SimulationRun:
         return float(detection_metrics(self.objects, kept, self.scene_gsd)["count_error"])
 
 
-def detection_floor(store: Store, detector: str) -> float | None:
-    """The score threshold the detect runs of ``detector`` applied to simulated scenes (the
-    highest, if they differ): its stored detections are complete above it. None when a
-    finished run did not record its thresholds (runs before 2026-12-04)."""
+def detection_floor(store: Store, detector: str, site_ids: Collection[str] | None = None) -> float | None:
+    """The score threshold the detect runs of ``detector`` (over any of ``site_ids``, if
+    given) applied to simulated scenes, the highest if they differ: its stored detections
+    are complete above it. None when such a run did not record its thresholds (runs before
+    2026-12-04)."""
     from sitewatch.detect.base import applied_threshold
 
     applied = []
     for run in store.list_runs("detect"):
         if run.params.get("model") != detector or run.finished is None:
+            continue
+        if site_ids is not None and not set(run.params.get("sites") or ()) & set(site_ids):
             continue
         value = applied_threshold(run.params.get("score_thresholds") or {}, simulated=True)
         if value is None:
@@ -349,7 +352,7 @@ def _simulation_run(store: Store, sim_dir: str | Path, detector: str | None) -> 
         scenes=scenes,
         detections=detections,
         objects=truth.objects[truth.objects["scene_id"].astype(str).isin(scenes)],
-        floor=detection_floor(store, str(chosen)),
+        floor=detection_floor(store, str(chosen), set(truth.scenes["site_id"].astype(str))),
         source=f"SIMULATED {Path(sim_dir).name}: seed {manifest.get('seed', '?')}, {len(scenes)} scenes",
     )
 

@@ -112,9 +112,9 @@ def test_calibrate_counts_picks_the_threshold_for_simulated_scenes(demo_low: Pat
 
 
 class _RunsAs:
-    """The demo's store, its detect runs replaced by one that recorded ``params``."""
+    """The demo's store, its detect runs replaced by runs that recorded ``params``."""
 
-    def __init__(self, store: Any, params: dict[str, Any]) -> None:
+    def __init__(self, store: Any, *params: dict[str, Any]) -> None:
         self.store, self.params = store, params
 
     def __getattr__(self, name: str) -> Any:
@@ -122,20 +122,25 @@ class _RunsAs:
 
     def list_runs(self, kind: str | None = None) -> list[RunRecord]:
         now = dt.datetime.now(dt.UTC)
-        return [RunRecord("detect-x", "detect", now, now, self.params)]
+        return [RunRecord(f"detect-{i}", "detect", now, now, p) for i, p in enumerate(self.params)]
 
 
 @pytest.mark.slow
 def test_the_pick_refuses_a_floor_it_cannot_see_below(demo_low: Path) -> None:
     with open_store(demo_db_url(demo_low)) as store:
         model = store.list_detections()[0].detector
+        sites = [s.id for s in store.list_sites()]
         # Kept only from 0.5 up: the error is least at 0.5, and may fall further below it.
-        high = _RunsAs(store, {"model": model, "score_thresholds": {"real": 0.5}})
+        high = _RunsAs(store, {"model": model, "score_thresholds": {"real": 0.5}, "sites": sites})
         with pytest.raises(InputError, match="least at the lowest threshold detected"):
             pick_simulated_threshold(high, demo_low / "sim")
         with pytest.raises(InputError, match=r"detections were kept at >= 0.5"):
             calibrate_counts(high, demo_low / "sim", score_threshold=0.3)
-        unknown = _RunsAs(store, {"model": model})  # a run from before thresholds were recorded
+        # A run over other sites says nothing about this simulation's detections.
+        elsewhere = {"model": model, "score_thresholds": {"real": 0.9}, "sites": ["another-site"]}
+        low = _RunsAs(store, {"model": model, "score_thresholds": {"real": 0.15}, "sites": sites}, elsewhere)
+        assert pick_simulated_threshold(low, demo_low / "sim").errors[0][0] == 0.15
+        unknown = _RunsAs(store, {"model": model, "sites": sites})  # a run from before thresholds were recorded
         with pytest.raises(InputError, match="did not record its score threshold"):
             pick_simulated_threshold(unknown, demo_low / "sim")
         assert calibrate_counts(unknown, demo_low / "sim").score_threshold is None
