@@ -292,9 +292,12 @@ class ThresholdPick:
 
 
 @dataclass(frozen=True)
-class _SimulationRun:
-    """One detector's stored detections on a simulation, with the truth they are scored on."""
+class SimulationRun:
+    """One detector's stored detections on a processed simulation, with the truth they are
+    scored on: read once by :func:`simulation_run`, then used to pick a threshold and to fit
+    a calibration."""
 
+    sim_dir: Path
     detector: str
     scene_gsd: dict[str, float]
     scenes: dict[str, Any]
@@ -317,11 +320,12 @@ def detection_floor(store: Store, detector: str, site_ids: Collection[str] | Non
     2026-12-04)."""
     from sitewatch.detect.base import applied_threshold
 
+    wanted = None if site_ids is None else set(site_ids)
     applied = []
     for run in store.list_runs("detect"):
         if run.params.get("model") != detector or run.finished is None:
             continue
-        if site_ids is not None and not set(run.params.get("sites") or ()) & set(site_ids):
+        if wanted is not None and not wanted & set(run.params.get("sites") or ()):
             continue
         value = applied_threshold(run.params.get("score_thresholds") or {}, simulated=True)
         if value is None:
@@ -330,7 +334,9 @@ def detection_floor(store: Store, detector: str, site_ids: Collection[str] | Non
     return max(applied) if applied else None
 
 
-def _simulation_run(store: Store, sim_dir: str | Path, detector: str | None) -> _SimulationRun:
+def simulation_run(store: Store, sim_dir: str | Path, *, detector: str | None = None) -> SimulationRun:
+    """The detections of ``detector`` (default: the one that covered most scenes) on the
+    simulation in ``sim_dir``, its truth and the score they were kept down to."""
     from sitewatch.analytics.pipeline import choose_detector
 
     truth = read_truth(sim_dir)
@@ -346,7 +352,8 @@ def _simulation_run(store: Store, sim_dir: str | Path, detector: str | None) -> 
     if not detections:
         raise InputError(f"no detections by {chosen!r} on this simulation", path=sim_dir, fix="run `sitewatch detect`")
     manifest = json.loads((Path(sim_dir) / "manifest.json").read_text())
-    return _SimulationRun(
+    return SimulationRun(
+        sim_dir=Path(sim_dir),
         detector=str(chosen),
         scene_gsd={k: s.gsd for k, s in scenes.items()},
         scenes=scenes,
@@ -357,14 +364,14 @@ def _simulation_run(store: Store, sim_dir: str | Path, detector: str | None) -> 
     )
 
 
-def pick_simulated_threshold(store: Store, sim_dir: str | Path, *, detector: str | None = None) -> ThresholdPick:
+def pick_simulated_threshold(run: SimulationRun) -> ThresholdPick:
     """The candidate counting threshold (:data:`~sitewatch.detect.evaluate.COUNT_THRESHOLDS`)
     with the least scene count error on a processed simulation, as the real one is picked on
     real val. The simulation must have been detected below the candidates (``--score-threshold
     0.15``); pick on a simulation you do not evaluate on."""
     from sitewatch.detect.evaluate import COUNT_THRESHOLDS
 
-    run = _simulation_run(store, sim_dir, detector)
+    sim_dir = run.sim_dir
     fix = (
         "detect the simulation again with a low threshold, e.g. `sitewatch demo DIR --seed 1001 --score-threshold 0.15`"
     )
@@ -388,14 +395,12 @@ def pick_simulated_threshold(store: Store, sim_dir: str | Path, *, detector: str
     return ThresholdPick(threshold=best, errors=errors, source=source)
 
 
-def calibrate_counts(
-    store: Store, sim_dir: str | Path, *, detector: str | None = None, score_threshold: float | None = None
-) -> CountCalibration:
-    """Fit a :class:`CountCalibration` for ``detector`` (default: the one that covered most scenes)
-    from a processed simulation, on its detections scoring at least ``score_threshold``
-    (default: all of them, i.e. the threshold they were detected at). Calibrate on a
-    simulation other than the one you evaluate on."""
-    run = _simulation_run(store, sim_dir, detector)
+def calibrate_counts(run: SimulationRun, *, score_threshold: float | None = None) -> CountCalibration:
+    """Fit a :class:`CountCalibration` for the run's detector from a processed simulation, on
+    its detections scoring at least ``score_threshold`` (default: all of them, i.e. the
+    threshold they were detected at). Calibrate on a simulation other than the one you
+    evaluate on."""
+    sim_dir = run.sim_dir
     detections = run.detections
     if score_threshold is not None:
         if run.floor is None or score_threshold < run.floor - 1e-9:

@@ -16,7 +16,13 @@ from sitewatch.detect import DEFAULT_MODEL, MODELS_DIR
 from sitewatch.detect.evaluate import COUNT_THRESHOLDS
 from sitewatch.detect.onnx import OnnxDetector
 from sitewatch.errors import InputError
-from sitewatch.evaluation import calibrate_counts, detection_metrics, pick_simulated_threshold, read_truth
+from sitewatch.evaluation import (
+    calibrate_counts,
+    detection_metrics,
+    pick_simulated_threshold,
+    read_truth,
+    simulation_run,
+)
 from sitewatch.pipeline import demo_db_url
 from sitewatch.store import open_store
 from sitewatch.store.base import RunRecord
@@ -133,17 +139,17 @@ def test_the_pick_refuses_a_floor_it_cannot_see_below(demo_low: Path) -> None:
         # Kept only from 0.5 up: the error is least at 0.5, and may fall further below it.
         high = _RunsAs(store, {"model": model, "score_thresholds": {"real": 0.5}, "sites": sites})
         with pytest.raises(InputError, match="least at the lowest threshold detected"):
-            pick_simulated_threshold(high, demo_low / "sim")
+            pick_simulated_threshold(simulation_run(high, demo_low / "sim"))
         with pytest.raises(InputError, match=r"detections were kept at >= 0.5"):
-            calibrate_counts(high, demo_low / "sim", score_threshold=0.3)
+            calibrate_counts(simulation_run(high, demo_low / "sim"), score_threshold=0.3)
         # A run over other sites says nothing about this simulation's detections.
         elsewhere = {"model": model, "score_thresholds": {"real": 0.9}, "sites": ["another-site"]}
         low = _RunsAs(store, {"model": model, "score_thresholds": {"real": 0.15}, "sites": sites}, elsewhere)
-        assert pick_simulated_threshold(low, demo_low / "sim").errors[0][0] == 0.15
+        assert pick_simulated_threshold(simulation_run(low, demo_low / "sim")).errors[0][0] == 0.15
         unknown = _RunsAs(store, {"model": model, "sites": sites})  # a run from before thresholds were recorded
         with pytest.raises(InputError, match="did not record its score threshold"):
-            pick_simulated_threshold(unknown, demo_low / "sim")
-        assert calibrate_counts(unknown, demo_low / "sim").score_threshold is None
+            pick_simulated_threshold(simulation_run(unknown, demo_low / "sim"))
+        assert calibrate_counts(simulation_run(unknown, demo_low / "sim")).score_threshold is None
 
 
 def test_demo_stops_when_detection_fails_on_every_scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

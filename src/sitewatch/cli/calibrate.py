@@ -47,14 +47,15 @@ def calibrate_counts(
     from sitewatch.detect.base import applied_threshold
     from sitewatch.detect.onnx import DOMAIN_THRESHOLDS_KEY, counting_thresholds
     from sitewatch.evaluation import calibrate_counts as fit
-    from sitewatch.evaluation import pick_simulated_threshold
+    from sitewatch.evaluation import pick_simulated_threshold, simulation_run
     from sitewatch.pipeline import demo_db_url
 
     if db is None and (sim_dir.parent / "sitewatch.db").is_file():
         db = demo_db_url(sim_dir.parent)
     with user_errors(), open_store(db) as store:
-        pick = pick_simulated_threshold(store, sim_dir, detector=detector) if pick_threshold else None
-        calibration = fit(store, sim_dir, detector=detector, score_threshold=pick.threshold if pick else None)
+        run = simulation_run(store, sim_dir, detector=detector)  # read once, for the pick and the fit
+        pick = pick_simulated_threshold(run) if pick_threshold else None
+        calibration = fit(run, score_threshold=pick.threshold if pick else None)
     result = calibration.as_dict()
     if write is not None:
         path = write.with_suffix(".json")
