@@ -391,3 +391,88 @@ def test_an_exported_model_can_be_fine_tuned_without_its_checkpoint(tmp_path: Pa
     assert norms and all(float(state[f"{k}.running_mean"].abs().max()) == 0.0 for k in norms)
     assert OnnxDetector.load(tuned).detect_batch(x) is not None
     assert "Fine-tuned from" in tuned.with_suffix(".md").read_text()
+
+
+def test_an_int8_export_feeds_pixels_to_int8_convolutions_and_loads_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``precision: int8``: no float work before the first int8 convolution; the card's figures
+    are the int8 graph's; its weights read back to what the fp32 network holds."""
+    pytest.importorskip("torch")
+    import onnx
+    import onnxruntime as ort
+
+    from sitewatch.detect.onnx import OnnxDetector
+    from sitewatch.detect.train import train
+    from sitewatch.detect.train.export import load_onnx_weights
+    from sitewatch.detect.train.net import CenterNetLite
+    from sitewatch.detect.train.quantize import conv_weights, fold_input_normalisation
+
+    ann = _write_coco(tmp_path / "data", 3, np.random.default_rng(0))
+    (tmp_path / "q.yaml").write_text(
+        "name: q\nseed: 3\ngsd: 0.4\nwidths: [4, 8, 8, 16]\ncrop: 64\nbatch: 2\nsteps: 3\nval_every: 100\n"
+        "classes: [car, truck]\nthreads: 1\nprecision: int8\n"
+        f"train: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
+        f"val: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
+        f"out_dir: {tmp_path / 'run'}\n"
+    )
+    cfg = load_config(tmp_path / "q.yaml")
+    int8 = train(cfg)
+    fp32 = train(replace(cfg, precision="fp32", export_dir=tmp_path / "fp32"), export_only=True)
+
+    meta = json.loads(int8.with_suffix(".json").read_text())
+    assert meta["precision"] == "int8" and meta["quantization"]["calibration_tiles"] == 3
+    assert json.loads(fp32.with_suffix(".json").read_text())["precision"] == "fp32"
+    assert "**int8**" in int8.with_suffix(".md").read_text()
+    graph = onnx.load(str(int8)).graph
+    ops = [n.op_type for n in graph.node]
+    assert not {"Cast", "Sub", "Div"} & set(ops)
+    first = next(n for n in graph.node if n.input[0] == graph.input[0].name)
+    assert first.op_type == "Transpose"
+    assert {n.op_type for n in graph.node if first.output[0] in n.input} == {"DequantizeLinear"}
+
+    # Outputs: int8 rounding apart from the fp32 graph of the same checkpoint.
+    x = np.random.default_rng(5).integers(0, 255, (2, 96, 128, 3), dtype=np.uint8)
+    a = OnnxDetector.load(fp32).session.run(None, {"images": x})
+    b = OnnxDetector.load(int8).session.run(None, {"images": x})
+    for ya, yb in zip(a, b, strict=True):
+        assert float(np.abs(ya - yb).mean()) < 0.03 * max(float(np.abs(ya).mean()), 0.1)
+
+    # Weights read back: dequantized, the first convolution's folded normalisation undone.
+    ref = conv_weights(onnx.load(str(fp32)).graph)
+    got = conv_weights(graph)
+    assert [n for n, *_ in ref] == sorted((n for n, *_ in got), key=[n for n, *_ in ref].index)
+    by_name = {n: (w, bias) for n, w, bias in got}
+    for name, w, bias in ref:
+        wq, bq = by_name[name]
+        step = np.abs(w).reshape(len(w), -1).max(axis=1) / 127  # int8 per output channel
+        assert np.all(np.abs(wq - w).reshape(len(w), -1).max(axis=1) <= step * 0.51 + 1e-7), name
+        assert bias is not None and bq is not None
+        np.testing.assert_allclose(bq, bias, atol=0.01 + 0.01 * float(np.abs(bias).max()))
+    load_onnx_weights(CenterNetLite(2, (4, 8, 8, 16)), int8, ("car", "truck"))  # checks itself
+
+    # The fold alone is exact wherever the zero padding cannot reach.
+    model = onnx.load(str(fp32))
+    fold_input_normalisation(model)
+    folded = tmp_path / "folded.onnx"
+    onnx.save(model, str(folded))
+    big = np.random.default_rng(6).integers(0, 255, (1, 512, 512, 3), dtype=np.uint8)
+    heat, reg = ort.InferenceSession(str(fp32)).run(None, {"images": big})
+    heat_f, reg_f = ort.InferenceSession(str(folded)).run(None, {"images": big})
+    inner = (..., slice(48, 80), slice(48, 80))  # 192 px from every edge
+    np.testing.assert_allclose(heat_f[inner], heat[inner], atol=1e-4)
+    np.testing.assert_allclose(reg_f[inner], reg[inner], atol=1e-3)
+    assert float(np.abs(heat_f - heat).max()) > 0  # the edges do see the new padding
+
+    # An export that fails while validating leaves the model already there as it was.
+    from sitewatch.detect.train import loop
+
+    before = {p.name: p.read_bytes() for p in int8.parent.iterdir() if p.is_file()}
+
+    def broken(*args: object, **kwargs: object) -> float:
+        raise RuntimeError("validation failed")
+
+    monkeypatch.setattr(loop, "_measure", broken)
+    with pytest.raises(RuntimeError, match="validation failed"):
+        train(replace(cfg, precision="fp32"), export_only=True)
+    assert {p.name: p.read_bytes() for p in int8.parent.iterdir() if p.is_file()} == before

@@ -32,7 +32,7 @@ from sitewatch.detect.train.data import (
     sample_crop,
     sampling_weights,
 )
-from sitewatch.detect.train.export import export_model, load_onnx_weights
+from sitewatch.detect.train.export import export_onnx, load_onnx_weights, write_int8_onnx, write_metadata
 from sitewatch.detect.train.net import (
     CenterNetLite,
     ExportWrapper,
@@ -146,18 +146,48 @@ def _gt_coco(images: Sequence[LabelledImage], classes: Sequence[str]) -> dict[st
     }
 
 
-@torch.no_grad()
-def predict(wrapper: ExportWrapper, image: np.ndarray, threshold: float) -> Boxes:
+#: uint8 NHWC tiles -> (class scores N x C x H/4 x W/4, regression N x 4 x H/4 x W/4).
+Forward = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def torch_forward(wrapper: ExportWrapper) -> Forward:
+    """The network being trained, in eval mode (the caller restores train mode)."""
+
+    @torch.no_grad()
+    def forward(tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        wrapper.eval()
+        heat, reg = wrapper(torch.from_numpy(tiles))
+        return heat.numpy(), reg.numpy()
+
+    return forward
+
+
+def onnx_forward(path: Path, threads: int) -> Forward:
+    """The exported graph as shipped (int8 included), so its card reports what it computes."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def forward(tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        heat, reg = session.run(None, {"images": tiles})
+        return heat, reg
+
+    return forward
+
+
+def predict(forward: Forward, image: np.ndarray, threshold: float) -> Boxes:
     h, w = image.shape[:2]
     ph, pw = -h % 32, -w % 32  # the backbone needs multiples of 16; 32 keeps the heads aligned
     padded = np.pad(image, ((0, ph), (0, pw), (0, 0)))
-    heat, reg = wrapper(torch.from_numpy(padded[None]))
+    heat, reg = forward(padded[None])
     # Every class's box, ranked for mAP; counts merge them (``image_counts``).
-    return decode_centernet(heat[0].numpy(), reg[0].numpy(), stride=STRIDE, threshold=threshold, same_object_iou=None)
+    return decode_centernet(heat[0], reg[0], stride=STRIDE, threshold=threshold, same_object_iou=None)
 
 
 def validate(
-    wrapper: ExportWrapper,
+    forward: Forward,
     images: Sequence[LabelledImage],
     classes: Sequence[str],
     real: Sequence[str],
@@ -167,11 +197,10 @@ def validate(
     count_images: Collection[int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """COCO metrics over the real classes, plus the ground truth and raw results used."""
-    wrapper.eval()
     results: list[dict[str, Any]] = []
     for i, im in enumerate(images):
         tile, back = resample_for_eval(im, model_gsd, source_gsd)
-        found = predict(wrapper, tile, threshold=0.03).shifted(0, 0, back)
+        found = predict(forward, tile, threshold=0.03).shifted(0, 0, back)
         results += to_results(i, found, category_of=lambda c: c + 1)
     gt = _gt_coco(images, classes)
     metrics = coco_metrics(gt, results, count_threshold=count_threshold, classes=real, count_images=count_images)
@@ -230,10 +259,11 @@ def _fit(
             torch.save({"state": net.state_dict(), "step": step}, out / "best.pt")
             return
         scores = {}
-        native, *_ = validate(wrapper, val_images, out_classes, real, cfg.gsd)
+        forward = torch_forward(wrapper)
+        native, *_ = validate(forward, val_images, out_classes, real, cfg.gsd)
         scores["native"] = native
         for g in VAL_GSDS:
-            scores[f"{g}m"], *_ = validate(wrapper, val_images, out_classes, real, cfg.gsd, g)
+            scores[f"{g}m"], *_ = validate(forward, val_images, out_classes, real, cfg.gsd, g)
         score = float(np.mean([s["map50"] for s in scores.values()]))
         rec = {
             "step": step,
@@ -368,9 +398,55 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, expo
             cfg, net, wrapper, train_images, probs, rng, class_index, val_images, out_classes, real, say, frozen_norms
         )
     net.load_state_dict(torch.load(out / "best.pt")["state"])
+    export_dir = Path(cfg.export_dir or cfg.out_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = export_dir / f"{cfg.name}.onnx"
+    # Written aside and validated there: a run that fails midway leaves the model already in
+    # ``export_dir`` (with the .json that matches it) untouched.
+    partial = export_dir / f".{cfg.name}.partial.onnx"
+    try:
+        quantization = None
+        if cfg.precision == "int8":
+            tiles = calibration_tiles(train_images, cfg)
+            say(f"quantizing to int8, activation ranges from {len(tiles)} training tiles")
+            quantization = write_int8_onnx(wrapper, partial, tiles)
+        else:
+            export_onnx(wrapper, partial)
+        # Every figure below is of the graph as written (int8 rounding included), not of the network.
+        forward = onnx_forward(partial, cfg.threads)
+        threshold = _measure(forward, cfg, val_images, val_simulated, out_classes, real, synthetic_only, metrics, say)
+        say(f"best step {metrics['best_step']}; count threshold {threshold}")
+        partial.replace(onnx_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return write_metadata(
+        onnx_path,
+        cfg,
+        classes=out_classes,
+        synthetic_only=synthetic_only,
+        score_threshold=threshold,
+        metrics=metrics,
+        params=count_parameters(net),
+        config=asdict(cfg),
+        quantization=quantization,
+    )
+
+
+def _measure(
+    forward: Forward,
+    cfg: TrainConfig,
+    val_images: Sequence[LabelledImage],
+    val_simulated: Sequence[LabelledImage],
+    out_classes: tuple[str, ...],
+    real: tuple[str, ...],
+    synthetic_only: tuple[str, ...],
+    metrics: dict[str, Any],
+    say: Callable[[str], None],
+) -> float:
+    """Validate the exported graph into ``metrics`` and return the counting threshold it picks."""
     threshold = 0.3
     if val_images:
-        _, gt, results = validate(wrapper, val_images, out_classes, real, cfg.gsd)
+        _, gt, results = validate(forward, val_images, out_classes, real, cfg.gsd)
         complete = [i for i, im in enumerate(val_images) if not im.sparse]
         if not complete:
             say("every val image has sparse labels: the count threshold is picked on them all, biased high")
@@ -379,21 +455,32 @@ def train(cfg: TrainConfig, on_log: Callable[[str], None] | None = None, *, expo
         metrics["val_native"] = coco_metrics(gt, results, count_threshold=threshold, classes=real, count_images=counted)
         for g in (0.3, 0.5):
             metrics[f"val_{g}m"], *_ = validate(
-                wrapper, val_images, out_classes, real, cfg.gsd, g, count_threshold=threshold, count_images=counted
+                forward, val_images, out_classes, real, cfg.gsd, g, count_threshold=threshold, count_images=counted
             )
         metrics["count_images"] = len(complete) or len(val_images)
     if val_simulated and synthetic_only:
         metrics["val_simulated"], *_ = validate(
-            wrapper, val_simulated, out_classes, synthetic_only, cfg.gsd, count_threshold=threshold
+            forward, val_simulated, out_classes, synthetic_only, cfg.gsd, count_threshold=threshold
         )
-    say(f"best step {metrics['best_step']}; count threshold {threshold}")
-    return export_model(
-        wrapper,
-        cfg,
-        classes=out_classes,
-        synthetic_only=synthetic_only,
-        score_threshold=threshold,
-        metrics=metrics,
-        params=count_parameters(net),
-        config=asdict(cfg),
-    )
+    return threshold
+
+
+#: How many training tiles set an int8 model's activation ranges.
+CALIBRATION_TILES = 64
+#: Their largest side (px at the model GSD).
+CALIBRATION_SIZE = 384
+
+
+def calibration_tiles(images: Sequence[LabelledImage], cfg: TrainConfig) -> list[np.ndarray]:
+    """Training images as the slicer would see them (at the model GSD), one window each,
+    chosen from the config's seed; sides are multiples of 32."""
+    rng = np.random.default_rng(cfg.seed)
+    picked = rng.choice(len(images), size=min(CALIBRATION_TILES, len(images)), replace=False)
+    tiles = []
+    for i in sorted(int(k) for k in picked):
+        img, _ = resample_for_eval(images[i], cfg.gsd, None)
+        h, w = (min(CALIBRATION_SIZE, s) for s in img.shape[:2])
+        y, x = int(rng.integers(0, img.shape[0] - h + 1)), int(rng.integers(0, img.shape[1] - w + 1))
+        tile = img[y : y + h, x : x + w]
+        tiles.append(np.pad(tile, ((0, -h % 32), (0, -w % 32), (0, 0))))
+    return tiles
