@@ -148,6 +148,9 @@ def test_config_errors_name_the_file_and_the_fix(tmp_path: Path) -> None:
     bad.write_text("name: x\ninit: runs/x/best.ckpt\ntrain: [{kind: coco, annotations: a.json}]\n")
     with pytest.raises(InputError, match=r"neither a checkpoint nor a model.*\.onnx"):
         load_config(bad)
+    bad.write_text("name: x\nprecision: fp16\ntrain: [{kind: coco, annotations: a.json}]\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: unknown precision 'fp16'.*fp32, int8"):
+        load_config(bad)
 
 
 def test_init_default_is_the_committed_model(tmp_path: Path) -> None:
