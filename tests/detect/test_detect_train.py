@@ -291,20 +291,26 @@ def test_count_threshold_ignores_sparsely_labelled_images() -> None:
     assert pick_count_threshold(gt, results, [1], image_ids=[0]) <= 0.6
 
 
+def _tiny_config(tmp_path: Path, name: str, extra: str) -> Path:
+    """A 3-step training config of a tiny network on three generated images (train = val)."""
+    ann = _write_coco(tmp_path / "data", 3, np.random.default_rng(0))
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\nseed: 3\ngsd: 0.4\nwidths: [4, 8, 8, 16]\ncrop: 64\nbatch: 2\nsteps: 3\nval_every: 100\n"
+        f"threads: 1\n{extra}"
+        f"train: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
+        f"val: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
+        f"out_dir: {tmp_path / 'run'}\n"
+    )
+    return path
+
+
 def test_smoke_training_exports_a_model_onnxruntime_can_run(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from sitewatch.detect.onnx import OnnxDetector
     from sitewatch.detect.train import train
 
-    ann = _write_coco(tmp_path / "data", 3, np.random.default_rng(0))
-    (tmp_path / "smoke.yaml").write_text(
-        "name: tiny\nseed: 3\ngsd: 0.4\nwidths: [4, 8, 8, 16]\ncrop: 64\nbatch: 2\nsteps: 3\nval_every: 100\n"
-        "classes: [car, truck, crane]\nthreads: 1\n"
-        f"train: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
-        f"val: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
-        f"out_dir: {tmp_path / 'run'}\n"
-    )
-    cfg = load_config(tmp_path / "smoke.yaml")
+    cfg = load_config(_tiny_config(tmp_path, "tiny", "classes: [car, truck, crane]\n"))
     onnx_path = train(cfg)
 
     det = OnnxDetector.load(onnx_path, score_threshold=0.0)
@@ -411,15 +417,7 @@ def test_an_int8_export_feeds_pixels_to_int8_convolutions_and_loads_back(
     from sitewatch.detect.train.net import CenterNetLite
     from sitewatch.detect.train.quantize import conv_weights, fold_input_normalisation
 
-    ann = _write_coco(tmp_path / "data", 3, np.random.default_rng(0))
-    (tmp_path / "q.yaml").write_text(
-        "name: q\nseed: 3\ngsd: 0.4\nwidths: [4, 8, 8, 16]\ncrop: 64\nbatch: 2\nsteps: 3\nval_every: 100\n"
-        "classes: [car, truck]\nthreads: 1\nprecision: int8\n"
-        f"train: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
-        f"val: [{{kind: coco, annotations: {ann}, gsd: 0.4}}]\n"
-        f"out_dir: {tmp_path / 'run'}\n"
-    )
-    cfg = load_config(tmp_path / "q.yaml")
+    cfg = load_config(_tiny_config(tmp_path, "q", "classes: [car, truck]\nprecision: int8\n"))
     int8 = train(cfg)
     fp32 = train(replace(cfg, precision="fp32", export_dir=tmp_path / "fp32"), export_only=True)
 
