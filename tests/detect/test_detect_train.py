@@ -118,14 +118,20 @@ def test_the_exported_graph_scores_every_cell() -> None:
 def test_the_bundled_models_load_back_into_their_networks(name: str) -> None:
     """``init: NAME``: each bundled model (swdet-v1 has a 3x3 filter in its graph) loads and checks."""
     pytest.importorskip("torch")
+    import onnx
+
     from sitewatch.detect import model_path
     from sitewatch.detect.train.export import load_onnx_weights
     from sitewatch.detect.train.net import CenterNetLite
+    from sitewatch.detect.train.quantize import is_int8
 
     path = model_path(name)
     meta = json.loads(path.with_suffix(".json").read_text())
     widths = tuple(meta["training"]["config"]["widths"])
     load_onnx_weights(CenterNetLite(len(meta["classes"]), widths), path, tuple(meta["classes"]))
+    # Its .json says what arithmetic the graph does (the default is int8, swdet-v1 float32).
+    assert meta.get("precision", "fp32") == ("int8" if is_int8(onnx.load(str(path)).graph) else "fp32")
+    assert meta.get("precision", "fp32") == {"swdet-v1": "fp32", "swdet-v1-wide": "int8"}[name]
 
 
 def test_gsd_is_estimated_from_car_boxes() -> None:
