@@ -152,6 +152,32 @@ def test_evaluate_detector_json(tmp_path: Path) -> None:
     assert metrics["per_class"]["car"] > 0.5 and metrics["count_mae"] <= 1
 
 
+def test_evaluate_detector_degrades_quietly_and_scores_in_original_pixels(tmp_path: Path) -> None:
+    """``--degrade-to`` detects on a coarser copy; its boxes come back in the image's pixels."""
+    import warnings
+
+    from sitewatch.detect.evaluate import evaluate_coco
+
+    img = np.full((600, 600, 3), 40, dtype=np.uint8)  # 0.2 m: cars 24 x 10 px, 12 x 5 at 0.4 m
+    anns = []
+    for k in range(5):
+        x, y = 60 + 100 * k, 80 + 80 * k
+        img[y : y + 10, x : x + 24] = 250
+        anns.append({"id": k + 1, "image_id": 1, "category_id": 1, "bbox": [x, y, 24, 10], "area": 240})
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    gt = {
+        "images": [{"id": 1, "file_name": "a.png", "width": 600, "height": 600}],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "car"}],
+    }
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = evaluate_coco(tmp_path / "gt.json", tmp_path, SimpleDetector(), gsd=0.2, degrade_to=0.4)
+    assert metrics["per_class"]["car"] > 0.9 and metrics["count_mae"] == 0
+    assert not [w for w in caught if w.category.__name__ == "NotGeoreferencedWarning"]
+
+
 def test_evaluate_detector_reports_each_image_source_apart(tmp_path: Path) -> None:
     """A source that boxes one car in five must not hide how the detector does on one that boxes all."""
     img = np.full((300, 300, 3), 40, dtype=np.uint8)

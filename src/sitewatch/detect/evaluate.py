@@ -279,8 +279,10 @@ def _detect_degraded(ds: Any, detector: Detector, gsd: float, target: float, til
         "count": len(bands),
         "dtype": small.dtype.name,
     }
-    with warnings.catch_warnings(), MemoryFile() as mem, mem.open(**profile) as out:
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a plain in-memory copy
-        out.write(np.moveaxis(small, -1, 0))
-        found = detect_pixels(out, detector, gsd=target, tile_size=tile_size)
+    with warnings.catch_warnings():
+        # A plain in-memory copy: opening it for writing is what warns, so filter first.
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile() as mem, mem.open(**profile) as out:
+            out.write(np.moveaxis(small, -1, 0))
+            found = detect_pixels(out, detector, gsd=target, tile_size=tile_size)
     return found.shifted(0, 0, scale=ds.width / small.shape[1])
