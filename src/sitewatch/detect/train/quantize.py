@@ -142,9 +142,9 @@ def quantize_int8(src: Path, dst: Path, tiles: Sequence[np.ndarray]) -> dict[str
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            # 7-bit weights: CPUs without VNNI (most AVX2 laptops) multiply uint8 by int8 in
-            # pairs summed into int16 with saturation, which 255 * 127 * 2 overflows and
-            # 255 * 64 * 2 does not.
+            # 7-bit weights: on AVX2 CPUs without VNNI (Intel before Ice Lake, AMD before Zen 4)
+            # onnxruntime multiplies uint8 by int8 in pairs summed into int16 with saturation,
+            # which 255 * 127 * 2 overflows and 255 * 64 * 2 does not.
             reduce_range=True,
             calibrate_method=CalibrationMethod.MinMax,
         )
