@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -115,7 +116,7 @@ def _cpu_seconds(proc: psutil.Process) -> float:
 
 async def _load(
     base: str, key: str, paths: list[str], n: int, concurrency: int, server: psutil.Process
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Issue ``n`` GETs cycling over ``paths`` with at most ``concurrency`` in flight.
 
     Also reports the server's CPU time per request: on a shared machine wall-clock rates
@@ -155,7 +156,7 @@ async def _load(
 
 def _wrk(
     base: str, key: str, paths: list[str], seconds: float, connections: int, server: psutil.Process, work: Path
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """The same measurement as :func:`_load`, made by ``wrk`` for ``seconds`` over ``paths`` in turn."""
     script = work / "paths.lua"
     quoted = ",\n".join(json.dumps(p) for p in paths)  # JSON strings are valid Lua strings here

@@ -31,7 +31,7 @@ def make_pair(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
     rng = np.random.default_rng(seed)
     # Smooth ground texture: coarse noise upsampled (cheap at 25 Mpx, unlike a large Gaussian blur).
     coarse = rng.uniform(30, 220, (size // 4, size // 4, 3)).astype(np.float32)
-    ground = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    ground: np.ndarray = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
     m = np.array([[1, 0, SHIFT[1]], [0, 1, SHIFT[0]]], dtype=np.float32)
     after = cv2.warpAffine(ground, m, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     after = after * 0.9 + 12

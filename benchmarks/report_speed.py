@@ -51,7 +51,7 @@ def main() -> None:
     store = open_store(resolve_db_url(db))
     try:
         site_ids = sys.argv[2:] or [s.id for s in store.list_sites()]
-        rows = []
+        rows: list[dict[str, Any]] = []
         with tempfile.TemporaryDirectory() as tmp:
             for site_id in site_ids:
                 spent.clear()

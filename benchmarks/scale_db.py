@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import shapely
@@ -38,6 +38,9 @@ from sitewatch.model import CLASSES, Scene, Site
 from sitewatch.store import open_store
 from sitewatch.store import schema as t
 from sitewatch.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    import psycopg
 
 START = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
 BATCH = 200_000
@@ -131,7 +134,8 @@ def _copy_postgis(engine: sa.Engine, columns: dict[str, list[Any]]) -> None:
     text = "".join("\t".join(map(str, row)) + "\n" for row in zip(*columns.values(), strict=True))
     raw = engine.raw_connection()
     try:
-        with raw.cursor() as cur, cur.copy(f"COPY detections ({', '.join(names)}) FROM STDIN") as copy:
+        cur = cast("psycopg.Cursor[Any]", raw.cursor())  # SQLAlchemy types it as a plain DB-API cursor
+        with cur, cur.copy(f"COPY detections ({', '.join(names)}) FROM STDIN") as copy:
             copy.write(text)
         raw.commit()
     finally:

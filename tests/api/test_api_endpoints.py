@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from sitewatch.api.pdf import find_chromium
 from sitewatch.api.tiles import EMPTY_TILE, tile_bounds
 
 
-def _get(client: TestClient, key: str, path: str, **params: object) -> object:
+def _get(client: TestClient, key: str, path: str, **params: object) -> Any:
     r = client.get(f"/api/v1{path}", headers={"X-API-Key": key}, params=params)  # type: ignore[arg-type]
     assert r.status_code == 200, r.text
     return r.json()
@@ -46,7 +47,10 @@ def test_sites_list_get_and_geojson(client, keys, world):
 
 def test_sites_create_and_update_round_trip(client, keys, world):
     fc = _get(client, keys.viewer, f"/sites/{world.site.id}/geojson")
-    new = {"type": "FeatureCollection", "features": [{**f, "properties": {**f["properties"]}} for f in fc["features"]]}
+    new: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "features": [{**f, "properties": {**f["properties"]}} for f in fc["features"]],
+    }
     for f in new["features"]:
         if f["properties"].get("type") == "site":
             f["properties"].update(id="copy", name="Copy")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
 from sitewatch.api import cache as cache_module
 from sitewatch.api.cache import TtlCache
+
+
+def _value(v: int) -> Callable[[], int]:
+    """A compute function that returns ``v``."""
+    return lambda: v
 
 
 @pytest.fixture
@@ -33,8 +39,17 @@ def test_refresh_replaces_a_stale_value_once(clock):
     c.get("a", lambda: 1)
     clock[0] += 6
     calls = []
-    c.refresh("a", lambda: calls.append(1) or 2)
-    c.refresh("a", lambda: calls.append(1) or 3)  # fresh again: nothing to do
+
+    def two() -> int:
+        calls.append(1)
+        return 2
+
+    def three() -> int:
+        calls.append(1)
+        return 3
+
+    c.refresh("a", two)
+    c.refresh("a", three)  # fresh again: nothing to do
     assert c.lookup("a") == (2, True) and len(calls) == 1
 
 
@@ -71,7 +86,7 @@ def test_errors_are_not_cached_and_size_is_bounded(clock):
         c.get(0, boom)
     assert c.lookup(0) is None
     for k in range(5):
-        c.get(k, lambda k=k: k * 10)
+        c.get(k, _value(k * 10))
     assert len(c) == 3 and c.lookup(0) is None and c.lookup(4) == (40, True)
 
 
@@ -109,7 +124,7 @@ def test_refresh_later_works_in_the_background_once_per_key(clock):
 def test_jitter_spreads_expiry(clock):
     c: TtlCache[int, int] = TtlCache(100, ttl=10, jitter=0.5)
     for k in range(50):
-        c.get(k, lambda k=k: k)
+        c.get(k, _value(k))
     clock[0] += 7.5  # past the shortest possible life (5 s), before the longest (10 s)
     fresh = sum(c.peek(k) is not None for k in range(50))
     assert 0 < fresh < 50

@@ -12,6 +12,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from sitewatch.detect.base import Tiles
 from sitewatch.model import PixelBox
 
 #: UTM zone 52N, near Pyongyang.
@@ -30,7 +31,7 @@ class BrightBlobDetector:
     gsd_range: tuple[float, float] = (0.3, 0.8)
     calls: list = None  # type: ignore[assignment]
 
-    def detect_batch(self, tiles: Sequence[np.ndarray]) -> list[list[PixelBox]]:
+    def detect_batch(self, tiles: Tiles) -> list[list[PixelBox]]:
         if self.calls is not None:
             self.calls.append(len(tiles))
         out = []

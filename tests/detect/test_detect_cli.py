@@ -228,7 +228,8 @@ def test_evaluate_detector_labels_gsd_of_an_image_with_few_cars_comes_from_the_o
         return Boxes.empty()
 
     monkeypatch.setattr(slicing, "detect_pixels", record)
-    images, anns = [], []
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
     for i, cars in ((1, 4), (2, 5), (3, 1)):  # 4.6 m cars 46 and 23 px long; image 3 has one car
         cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((60, 60, 3), np.uint8))
         images.append({"id": i, "file_name": f"{i}.png", "width": 60, "height": 60})

@@ -77,7 +77,12 @@ def test_objects_on_seams_and_corners_are_found_exactly_once(
     if jpeg:
         _to_jpeg(tmp_path / "seams.tif")
         real_read = JpegTiles.read
-        monkeypatch.setattr(JpegTiles, "read", lambda self, w, m=8: scales.append(m) or real_read(self, w, m))
+
+        def read(self: JpegTiles, w: Window, m: int = 8) -> np.ndarray:
+            scales.append(m)
+            return real_read(self, w, m)
+
+        monkeypatch.setattr(JpegTiles, "read", read)
 
     found = detect_raster(tmp_path / "seams.tif", toy, overlap=overlap)
 

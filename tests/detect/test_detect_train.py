@@ -7,6 +7,7 @@ import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -190,7 +191,8 @@ def test_repository_configs_load() -> None:
 def _write_coco(folder: Path, n: int, rng: np.random.Generator) -> Path:
     """A tiny COCO set: grey images with bright 'cars' (12x5 px) and 'trucks' (24x7 px) at 0.4 m."""
     folder.mkdir()
-    images, anns = [], []
+    images: list[dict[str, Any]] = []
+    anns: list[dict[str, Any]] = []
     for i in range(n):
         img = np.full((96, 96, 3), 60, dtype=np.uint8)
         for k in range(4):

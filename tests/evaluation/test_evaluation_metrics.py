@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import pandas as pd
 import pytest
@@ -16,7 +17,7 @@ def _det(scene: str, cls: str, x: float, y: float, half: float = 5) -> Detection
     return Detection(scene, cls, 0.9, (x - half, y - half, x + half, y + half), Point(0, 0), "test@1")
 
 
-def _objects(rows: list[tuple[str, str, float, float, bool]]) -> pd.DataFrame:
+def _objects(rows: Sequence[tuple[str, str, float, float, bool]]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"scene_id": s, "cls": c, "x0": x - 6, "y0": y - 3, "x1": x + 6, "y1": y + 3, "visible": v}

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def test_tags_fill_in_and_gsd_falls_back_to_pixel_size(tmp_path: Path, write_tif
 
 def test_stac_item_in_place_of_sidecar(make_scene: SceneFactory) -> None:
     path = make_scene("st")
-    item = {
+    item: dict[str, Any] = {
         "type": "Feature",
         "stac_version": "1.0.0",
         "id": "stac-scene",

@@ -84,9 +84,11 @@ def test_window_for_geometry_pads_clips_and_misses(rgb_tif: Path) -> None:
     with open_raster(rgb_tif) as ds:
         inner = pixel_box_to_polygon(ds.transform, ds.crs, (10, 20, 30, 24))
         w = window_for_geometry(ds, inner, pad_px=2)
+        assert w is not None
         assert (w.col_off, w.row_off, w.width, w.height) == (8, 18, 24, 8)
         edge = pixel_box_to_polygon(ds.transform, ds.crs, (50, 30, 90, 70))
         w = window_for_geometry(ds, edge)
+        assert w is not None
         assert (w.col_off, w.row_off, w.width, w.height) == (50, 30, 10, 10)
         far = pixel_box_to_polygon(ds.transform, ds.crs, (500, 500, 510, 510))
         assert window_for_geometry(ds, far) is None

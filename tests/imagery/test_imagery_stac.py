@@ -233,7 +233,12 @@ def test_export_writes_scene_and_label_items(catalogue: Path, store: SqlStore, t
     assert "label" in " ".join(label.stac_extensions)
     assert label.properties["label:type"] == "vector" and label.properties["label:tasks"] == ["detection"]
     assert label.properties["label:classes"] == [{"name": "cls", "classes": ["car", "truck"]}]
-    assert [link.resolve_stac_object().target.id for link in label.get_links("source")] == ["good"]
+    sources = []
+    for link in label.get_links("source"):
+        target = link.resolve_stac_object().target
+        assert isinstance(target, pystac.STACObject)
+        sources.append(target.id)
+    assert sources == ["good"]
     geojson = json.loads(Path(label.assets["labels"].get_absolute_href() or "").read_text())
     assert sorted(f["properties"]["cls"] for f in geojson["features"]) == ["car", "car", "truck"]
     scene = items["good"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from shapely.geometry import Polygon, box
 
 from sitewatch.model import Alert, Count, Detection, Scene, Site
 from sitewatch.planning.caveats import caveats_for_alert, detections_frame
+from sitewatch.store.base import Store
 
 LAT, LON = 39.66, 124.70
 SITE = Site("s1", "Test site", box(LON - 0.01, LAT - 0.01, LON + 0.01, LAT + 0.01), simulated=True)
@@ -99,7 +101,7 @@ ALERT = Alert(
 
 
 def test_gap_before_alert_always_stated_and_clean_data_quiet() -> None:
-    caveats = caveats_for_alert(_world(after=10, decoys=False), SITE, ALERT)
+    caveats = caveats_for_alert(cast(Store, _world(after=10, decoys=False)), SITE, ALERT)
     assert caveats[0] == (
         "SIMULATED: activity could have happened unseen between 2024-03-28 02:13 UTC and 2024-04-07 02:13 UTC "
         "(10.0 days without a usable image)"
@@ -108,7 +110,7 @@ def test_gap_before_alert_always_stated_and_clean_data_quiet() -> None:
 
 
 def test_drop_and_decoys_reported() -> None:
-    caveats = caveats_for_alert(_world(after=0.5, decoys=True), SITE, ALERT)
+    caveats = caveats_for_alert(cast(Store, _world(after=0.5, decoys=True)), SITE, ALERT)
     deception = [c for c in caveats if "possible deception" in c]
     assert len(deception) == 2
     assert any("activity fell right after the alert" in c for c in deception)
@@ -121,7 +123,7 @@ def test_overpass_schedule_with_given_pass_times() -> None:
     for i, s in enumerate(store.scenes):  # nothing on the pad when a known satellite passes
         if s in at_pass:
             store.counts[i] = _count(s, 0.0)
-    caveats = caveats_for_alert(store, SITE, ALERT, pass_times=[s.acquired for s in at_pass])
+    caveats = caveats_for_alert(cast(Store, store), SITE, ALERT, pass_times=[s.acquired for s in at_pass])
     assert any("lower in images taken at predictable overpasses" in c for c in caveats)
 
 
@@ -136,7 +138,7 @@ def test_tasking_hint_for_open_alert_only_with_fresh_elements(tle_file) -> None:
     from sitewatch.planning.tle import read_tle, select_satellites
 
     sats = select_satellites(read_tle(tle_file))
-    store = _world(after=10, decoys=False)
+    store = cast(Store, _world(after=10, decoys=False))
     now = dt.datetime(2026, 5, 30, 6, tzinfo=dt.UTC)
     hint = [c for c in caveats_for_alert(store, SITE, ALERT, satellites=sats, now=now) if "next chances" in c]
     assert len(hint) == 1 and hint[0].startswith("SIMULATED: next chances to image the site: ")
@@ -156,7 +158,7 @@ def test_earlier_gaps_within_record_only() -> None:
     ]
     store.scenes = [store.scenes[i] for i in keep]
     store.counts = [store.counts[i] for i in keep]
-    caveats = caveats_for_alert(store, SITE, ALERT)
+    caveats = caveats_for_alert(cast(Store, store), SITE, ALERT)
     earlier = [c for c in caveats if "other gap" in c]
     assert len(earlier) == 1 and "1 other gap(s) of 7+ days in the 90 days" in earlier[0]
     assert "between 2024-01-28 02:13 UTC and 2024-02-21 02:13 UTC (24.0 days" in earlier[0]
@@ -164,7 +166,7 @@ def test_earlier_gaps_within_record_only() -> None:
 
 
 def test_default_satellites_from_shared_tle(tle_file, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    store = _world(after=10, decoys=False)
+    store = cast(Store, _world(after=10, decoys=False))
     now = dt.datetime(2026, 5, 30, 6, tzinfo=dt.UTC)
     monkeypatch.setenv("SITEWATCH_SHARED", str(tmp_path / "nowhere"))
     assert not any("next chances" in c for c in caveats_for_alert(store, SITE, ALERT, now=now))  # no file: no hint

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -67,7 +68,7 @@ def test_feasible_only(app: typer.Typer, tle_file: Path, tmp_path: Path) -> None
     assert feasible == [p for p in every if p["feasible"]] and len(feasible) < len(every)
     assert _run(app, *args, "--next").exit_code == 0
     hint = json.loads(out.read_text())["passes"]
-    first = {}
+    first: dict[int, Any] = {}
     for p in feasible:
         first.setdefault(p["norad_id"], p)
     assert hint == sorted(first.values(), key=lambda p: p["time"]) and len(hint) == 2

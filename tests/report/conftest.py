@@ -199,6 +199,11 @@ def _vehicles(i: int) -> list[tuple[str, str, tuple[int, int, int, int]]]:
     return out
 
 
+def _float_box(b: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = b
+    return float(x0), float(y0), float(x1), float(y1)
+
+
 def build_site(tmp: Path, *, simulated: bool, textured: bool = False) -> FakeStore:
     """The test site; ``textured`` scenes show one ground (comparable between dates), else noise."""
     store = FakeStore()
@@ -230,9 +235,7 @@ def build_site(tmp: Path, *, simulated: bool, textured: bool = False) -> FakeSto
         )
         store.add_scene(scene, [site.id])
         dets = [
-            Detection(
-                sid, cls, 0.9, tuple(map(float, b)), pixel_box_to_polygon(TRANSFORM, CRS, b), DETECTOR, site.id, zid
-            )
+            Detection(sid, cls, 0.9, _float_box(b), pixel_box_to_polygon(TRANSFORM, CRS, b), DETECTOR, site.id, zid)
             for zid, cls, b in vehicles
         ]
         store.replace_detections(sid, DETECTOR, dets)

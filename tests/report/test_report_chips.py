@@ -43,8 +43,10 @@ def test_latest_clear_skips_clouded_scenes(sim_store) -> None:
     scenes = sorted(sim_store.scenes.values(), key=lambda s: s.acquired)
     zone = site.zone("car_park").geometry
     # scene-2 is clouded over the car park: even as the latest, it is not picked
-    assert chips.latest_clear(scenes[:3], zone).id == "scene-1"
-    assert chips.latest_clear(scenes, zone).id == scenes[-1].id
+    clear = chips.latest_clear(scenes[:3], zone)
+    assert clear is not None and clear.id == "scene-1"
+    latest = chips.latest_clear(scenes, zone)
+    assert latest is not None and latest.id == scenes[-1].id
 
 
 def test_comparable_before_prefers_same_sensor_then_recent(sim_store) -> None:
@@ -52,9 +54,11 @@ def test_comparable_before_prefers_same_sensor_then_recent(sim_store) -> None:
     zone = site.zone("car_park").geometry
     scenes = sorted(sim_store.scenes.values(), key=lambda s: s.acquired)
     after = sim_store.scenes["scene-4"]
-    assert chips.comparable_before(scenes, after, zone).id == "scene-3"
+    before = chips.comparable_before(scenes, after, zone)
+    assert before is not None and before.id == "scene-3"
     other = [dataclasses.replace(s, sensor="GeoEye-1") if s.id == "scene-3" else s for s in scenes]
-    assert chips.comparable_before(other, after, zone).id == "scene-1"  # scene-2 is clouded there
+    before = chips.comparable_before(other, after, zone)
+    assert before is not None and before.id == "scene-1"  # scene-2 is clouded there
     assert chips.comparable_before(scenes, scenes[0], zone) is None
 
 
@@ -62,6 +66,7 @@ def test_annotate_draws_class_coloured_boxes_and_stamp(sim_store) -> None:
     scene = sim_store.scenes["scene-4"]
     zone = sim_store.get_site("test-site").zone("car_park").geometry
     crop = chips.read_crop(scene, zone, max_size=1000)
+    assert crop is not None
     dets = sim_store.list_detections(scene_id=scene.id)
     plain = chips.annotate(crop, [], simulated=False)
     boxed = chips.annotate(crop, dets, simulated=True)
@@ -84,6 +89,9 @@ def test_comparable_before_is_clear_even_when_the_alert_scene_is_not(sim_store) 
         dataclasses.replace(s, valid=half) if s.id == "scene-1" else s
         for s in sorted(sim_store.scenes.values(), key=lambda s: s.acquired)
     ]
-    assert chips.comparable_before(scenes, after, zone).id == "scene-0"  # not the more recent half-seen one
-    assert chips.comparable_before(scenes[1:], after, zone).id == "scene-1"  # no clear one: as seen as `after`
-    assert chips.comparable_before(scenes[1:], sim_store.scenes["scene-4"], zone).id == "scene-3"
+    before = chips.comparable_before(scenes, after, zone)
+    assert before is not None and before.id == "scene-0"  # not the more recent half-seen one
+    before = chips.comparable_before(scenes[1:], after, zone)
+    assert before is not None and before.id == "scene-1"  # no clear one: as seen as `after`
+    before = chips.comparable_before(scenes[1:], sim_store.scenes["scene-4"], zone)
+    assert before is not None and before.id == "scene-3"

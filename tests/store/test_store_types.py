@@ -19,11 +19,15 @@ def test_postgis_is_a_change_of_url() -> None:
     assert "aoi geometry(GEOMETRY,4326) NOT NULL" in str(CreateTable(t.sites).compile(dialect=pg))
     geom_type = t.sites.c.aoi.type.dialect_impl(pg)
     shape = shapely.Polygon([(0.123456789012, 0), (2, 0), (2, 1)])
-    sent = geom_type.bind_processor(pg)(shape)
+    bind = geom_type.bind_processor(pg)
+    assert bind is not None
+    sent = bind(shape)
     # Hex EWKB (PostGIS's own text form): exact coordinates and the SRID travel together.
     assert shapely.get_srid(shapely.from_wkb(sent)) == 4326
-    back = geom_type.result_processor(pg, None)(sent)
-    assert back.equals_exact(shape, 0) and shapely.get_srid(back) == 0
+    result = geom_type.result_processor(pg, None)
+    assert result is not None
+    back = result(sent)
+    assert back is not None and back.equals_exact(shape, 0) and shapely.get_srid(back) == 0
 
 
 def test_sqlite_stores_wkb_with_bbox_columns() -> None:
@@ -31,7 +35,9 @@ def test_sqlite_stores_wkb_with_bbox_columns() -> None:
     ddl = str(CreateTable(t.scenes).compile(dialect=lite))
     assert "footprint BLOB NOT NULL" in ddl and "minx FLOAT" in ddl
     geom_type = t.scenes.c.footprint.type.dialect_impl(lite)
-    raw = geom_type.bind_processor(lite)(box(0, 0, 1, 1))
+    bind = geom_type.bind_processor(lite)
+    assert bind is not None
+    raw = bind(box(0, 0, 1, 1))
     assert shapely.from_wkb(raw).equals(box(0, 0, 1, 1))
 
 

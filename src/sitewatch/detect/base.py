@@ -8,11 +8,14 @@ boxes. Slicing, resampling, georeferencing and de-duplication across tiles live 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, cast, runtime_checkable
+from typing import Protocol, TypeAlias, cast, runtime_checkable
 
 import numpy as np
 
 from sitewatch.model import PixelBox
+
+#: A batch of RGB tiles: (H, W, 3) uint8 arrays, or one (N, H, W, 3) array.
+Tiles: TypeAlias = Sequence[np.ndarray] | np.ndarray
 
 
 @runtime_checkable
@@ -26,7 +29,7 @@ class Detector(Protocol):
     #: Preferred tile size in pixels (square), at ``gsd``.
     tile_size: int
 
-    def detect_batch(self, tiles: Sequence[np.ndarray]) -> list[list[PixelBox]]:
+    def detect_batch(self, tiles: Tiles) -> list[list[PixelBox]]:
         """Boxes per tile, in that tile's pixel coordinates."""
         ...
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sitewatch.detect.base import Tiles
 from sitewatch.detect.boxes import SAME_OBJECT_IOU, decode_centernet
 from sitewatch.errors import ModelError
 from sitewatch.model import CLASSES, PixelBox
@@ -131,7 +132,7 @@ class OnnxDetector:
             domain_thresholds=domains,
         )
 
-    def detect_batch(self, tiles: Sequence[np.ndarray]) -> list[list[PixelBox]]:
+    def detect_batch(self, tiles: Tiles) -> list[list[PixelBox]]:
         """Boxes per tile (tile pixel coordinates); tiles are padded to multiples of 32."""
         batch = tiles if isinstance(tiles, np.ndarray) else np.stack(tiles)
         if batch.ndim != 4 or batch.shape[-1] != 3 or batch.dtype != np.uint8:

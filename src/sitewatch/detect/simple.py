@@ -8,12 +8,12 @@ containers, bushes, shadows and road marks; counts from it are rough at best.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from sitewatch.detect.base import Tiles
 from sitewatch.model import PixelBox
 
 
@@ -39,7 +39,7 @@ class SimpleDetector:
     #: Box short-side range (m); generous because a diagonal vehicle has a square box.
     width_m: tuple[float, float] = (1.2, 14.0)
 
-    def detect_batch(self, tiles: Sequence[np.ndarray]) -> list[list[PixelBox]]:
+    def detect_batch(self, tiles: Tiles) -> list[list[PixelBox]]:
         return [self._detect(t) for t in tiles]
 
     def _detect(self, tile: np.ndarray) -> list[PixelBox]:

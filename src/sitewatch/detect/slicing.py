@@ -22,7 +22,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import cv2
 import numpy as np
@@ -424,7 +423,7 @@ def run_tiles(
         # One tile goes in as a (1, H, W, 3) view of its block: the model's own contiguous
         # copy is then the only one.
         tiles_in = read.pixels[live[0]][None] if len(live) == 1 else [read.pixels[i] for i in live]
-        results = detector.detect_batch(cast(Sequence[np.ndarray], tiles_in)) if live else []
+        results = detector.detect_batch(tiles_in) if live else []
         owned = [
             _own(batch[i], read.placements[i], read.valid[i], found, classes)
             for i, found in zip(live, results, strict=True)
