@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -73,22 +74,23 @@ def test_two_cli_ingests_and_the_api_write_at_once(db_url: str, tmp_path: Path) 
             subprocess.Popen([*cmd, str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in folders.values()
         ]
 
+        def post(path: str, body: dict[str, Any]) -> None:
+            """One API write, its status and when it was in flight recorded."""
+            sent = dt.datetime.now(dt.UTC)
+            r = client.post(f"/api/v1{path}", json=body, headers=headers)
+            in_flight.append((sent, dt.datetime.now(dt.UTC)))
+            statuses.append(r.status_code)
+
         def comment() -> None:
             for i in _until_done(procs, 5):
                 text = f"note {i}"
-                sent = dt.datetime.now(dt.UTC)
-                r = client.post(f"/api/v1/alerts/{ALERT}/comments", json={"text": text}, headers=headers)
-                in_flight.append((sent, dt.datetime.now(dt.UTC)))
-                statuses.append(r.status_code)
+                post(f"/alerts/{ALERT}/comments", {"text": text})
                 comments.append(text)
 
         def import_sites() -> None:
             for i in _until_done(procs, 3):
                 twin = Site(f"api-{i}", f"API site {i}", site.aoi, simulated=True)
-                sent = dt.datetime.now(dt.UTC)
-                r = client.post("/api/v1/sites", json=sites_to_geojson([twin]), headers=headers)
-                in_flight.append((sent, dt.datetime.now(dt.UTC)))
-                statuses.append(r.status_code)
+                post("/sites", sites_to_geojson([twin]))
                 new_sites.append(twin.id)
 
         writers: list[Callable[[], None]] = [comment, import_sites]
